@@ -1,0 +1,27 @@
+/* gst-sharedmatrix
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <gst/gst.h>
+
+#include "gstsharedmatrixelement.h"
+#include "gstupdatetestsrc.h"
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  gboolean ret = FALSE;
+
+  /* no GPU probing here: backends are chosen when an element starts */
+  ret |= GST_ELEMENT_REGISTER (sharedmatrix, plugin);
+  ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
+  return ret;
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, sharedmatrix,
+    "Shared parameter matrix updated in place by sparse row-update streams",
+    plugin_init, VERSION, "LGPL", "gst-sharedmatrix",
+    "https://gstreamer.freedesktop.org")

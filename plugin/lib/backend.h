@@ -1,0 +1,54 @@
+/* gst-sharedmatrix: the backend interface (private to the library)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A backend owns the matrix memory and applies already-validated updates.
+ * The library object serialises every call (one matrix lock), so a backend
+ * needs no locking of its own; it may use threads or a device stream inside
+ * one call as long as the call has finished its writes when it returns, or
+ * (device backends) when the next read call returns.
+ */
+#pragma once
+
+#include "gstsharedmatrixtypes.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  guint64 rows;
+  guint cols;
+  GstSharedMatrixDType dtype;
+  gsize row_bytes;              /* cols * dtype size */
+} GstSharedMatrixShape;
+
+/* One validated update: every index not marked in @skip is in range. */
+typedef struct
+{
+  GstSharedMatrixOp op;
+  const guint8 *indices;
+  gboolean indices_int64;
+  const guint8 *deltas;
+  GstSharedMatrixDType delta_dtype;
+  gsize n;
+  const guint8 *skip;           /* NULL, or n flags: non-zero = leave out */
+} GstSharedMatrixUpdatePlan;
+
+typedef struct
+{
+  GstSharedMatrixBackend kind;
+  /* zero-filled storage for @shape, or NULL and @error */
+  gpointer (*create) (const GstSharedMatrixShape * shape, gint device_id,
+      GError ** error);
+  void (*destroy) (gpointer storage);
+  void (*apply) (gpointer storage, const GstSharedMatrixUpdatePlan * plan);
+  /* whole matrix to / from row-major host memory */
+  void (*read) (gpointer storage, guint8 * dest);
+  void (*write) (gpointer storage, const guint8 * src);
+  /* rows by (valid) index into row-major host memory */
+  void (*gather) (gpointer storage, const guint8 * indices,
+      gboolean indices_int64, gsize n, guint8 * dest);
+} GstSharedMatrixBackendOps;
+
+extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu;
+
+G_END_DECLS

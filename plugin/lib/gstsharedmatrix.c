@@ -1,0 +1,971 @@
+/* gst-sharedmatrix
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:gstsharedmatrix
+ * @title: GstSharedMatrix
+ * @short_description: a parameter matrix updated in place by sparse row updates
+ *
+ * A #GstSharedMatrix holds a rows × cols matrix of one dtype in the memory of
+ * a backend (host memory, or a GPU's) and applies scatter updates to it in
+ * place: an update names N rows and carries one delta row for each, combined
+ * with the matrix rows by an op (#GstSharedMatrixOp).
+ *
+ * The object is thread-safe: any number of elements and application threads
+ * may update and read one matrix. Each update is atomic with respect to
+ * readers (gst_shared_matrix_get_value(), gst_shared_matrix_gather_bytes(),
+ * snapshots), and every applied update increments the matrix version.
+ * Input is validated before any row is written: a rejected update leaves the
+ * matrix unchanged.
+ */
+#include <string.h>
+
+#include "gstsharedmatrix.h"
+#include "backend.h"
+#include "npy.h"
+#include "sharedmatrix-ops.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_shared_matrix_debug);
+#define GST_CAT_DEFAULT gst_shared_matrix_debug
+
+struct _GstSharedMatrix
+{
+  GstObject parent;
+
+  /* immutable after construction */
+  GstSharedMatrixShape shape;
+  const GstSharedMatrixBackendOps *ops;
+  gpointer storage;
+
+  /* serialises all access to the storage: one update or read at a time */
+  GMutex data_lock;
+  /* written with data_lock and the object lock held; read with either */
+  guint64 version;
+};
+
+enum
+{
+  PROP_0,
+  PROP_ROWS,
+  PROP_COLS,
+  PROP_DTYPE,
+  PROP_BACKEND,
+  PROP_VERSION,
+};
+
+G_DEFINE_TYPE_WITH_CODE (GstSharedMatrix, gst_shared_matrix, GST_TYPE_OBJECT,
+    GST_DEBUG_CATEGORY_INIT (gst_shared_matrix_debug, "sharedmatrixlib", 0,
+        "Shared matrix library"));
+
+static void
+gst_shared_matrix_finalize (GObject * object)
+{
+  GstSharedMatrix *self = GST_SHARED_MATRIX (object);
+
+  if (self->storage)
+    self->ops->destroy (self->storage);
+  g_mutex_clear (&self->data_lock);
+
+  G_OBJECT_CLASS (gst_shared_matrix_parent_class)->finalize (object);
+}
+
+static void
+gst_shared_matrix_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstSharedMatrix *self = GST_SHARED_MATRIX (object);
+
+  switch (prop_id) {
+    case PROP_ROWS:
+      g_value_set_uint64 (value, self->shape.rows);
+      break;
+    case PROP_COLS:
+      g_value_set_uint (value, self->shape.cols);
+      break;
+    case PROP_DTYPE:
+      g_value_set_enum (value, self->shape.dtype);
+      break;
+    case PROP_BACKEND:
+      g_value_set_enum (value, gst_shared_matrix_get_backend (self));
+      break;
+    case PROP_VERSION:
+      g_value_set_uint64 (value, gst_shared_matrix_get_version (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_shared_matrix_class_init (GstSharedMatrixClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  gobject_class->finalize = gst_shared_matrix_finalize;
+  gobject_class->get_property = gst_shared_matrix_get_property;
+
+  /**
+   * GstSharedMatrix:rows:
+   *
+   * Number of rows.
+   */
+  g_object_class_install_property (gobject_class, PROP_ROWS,
+      g_param_spec_uint64 ("rows", "Rows", "Number of rows", 0, G_MAXUINT64,
+          0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSharedMatrix:cols:
+   *
+   * Number of columns (the length of one row).
+   */
+  g_object_class_install_property (gobject_class, PROP_COLS,
+      g_param_spec_uint ("cols", "Columns", "Number of columns", 0, G_MAXINT,
+          0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSharedMatrix:dtype:
+   *
+   * Storage element type.
+   */
+  g_object_class_install_property (gobject_class, PROP_DTYPE,
+      g_param_spec_enum ("dtype", "DType", "Storage element type",
+          GST_TYPE_SHARED_MATRIX_DTYPE, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSharedMatrix:backend:
+   *
+   * The backend actually holding the matrix (never auto).
+   */
+  g_object_class_install_property (gobject_class, PROP_BACKEND,
+      g_param_spec_enum ("backend", "Backend",
+          "Backend actually holding the matrix", GST_TYPE_SHARED_MATRIX_BACKEND,
+          GST_SHARED_MATRIX_BACKEND_CPU,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstSharedMatrix:version:
+   *
+   * Incremented by one by every applied update and by
+   * gst_shared_matrix_set_value().
+   */
+  g_object_class_install_property (gobject_class, PROP_VERSION,
+      g_param_spec_uint64 ("version", "Version",
+          "Number of updates applied since creation", 0, G_MAXUINT64, 0,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+}
+
+static void
+gst_shared_matrix_init (GstSharedMatrix * self)
+{
+  g_mutex_init (&self->data_lock);
+}
+
+static const GstSharedMatrixBackendOps *
+select_backend (GstSharedMatrixBackend backend, GError ** error)
+{
+  switch (backend) {
+    case GST_SHARED_MATRIX_BACKEND_AUTO:
+    case GST_SHARED_MATRIX_BACKEND_CPU:
+      return &gst_shared_matrix_backend_cpu;
+    case GST_SHARED_MATRIX_BACKEND_CUDA:
+      g_set_error (error, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_BACKEND,
+          "The CUDA backend was requested but this build of "
+          "gst-sharedmatrix has no CUDA support; use backend=auto or cpu");
+      return NULL;
+  }
+  g_set_error (error, GST_SHARED_MATRIX_ERROR,
+      GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+      "Unknown backend %d: allowed are auto, cpu and cuda", backend);
+  return NULL;
+}
+
+static gboolean
+check_dtype (GstSharedMatrixDType dtype, const gchar * what, GError ** error)
+{
+  if (gst_shared_matrix_dtype_size (dtype) != 0)
+    return TRUE;
+  g_set_error (error, GST_SHARED_MATRIX_ERROR,
+      GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+      "Unknown %s dtype %d: allowed are float32, float64, float16 and "
+      "bfloat16", what, dtype);
+  return FALSE;
+}
+
+static gboolean
+check_index_type (GstSharedMatrixIndexType index_type, GError ** error)
+{
+  if (gst_shared_matrix_index_type_size (index_type) != 0)
+    return TRUE;
+  g_set_error (error, GST_SHARED_MATRIX_ERROR,
+      GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+      "Unknown index type %d: allowed are int32 and int64", index_type);
+  return FALSE;
+}
+
+/**
+ * gst_shared_matrix_new_full:
+ * @rows: number of rows, at least 1
+ * @cols: number of columns, 1 to G_MAXINT
+ * @dtype: storage dtype
+ * @backend: requested backend
+ * @device_id: GPU to use for the CUDA backend, -1 for the default one
+ * @error: return location for a #GError
+ *
+ * Creates a zero-filled matrix.
+ *
+ * Returns: (transfer full) (nullable): the matrix, or %NULL with @error set
+ */
+GstSharedMatrix *
+gst_shared_matrix_new_full (guint64 rows, guint cols,
+    GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
+    gint device_id, GError ** error)
+{
+  GstSharedMatrixShape shape;
+  const GstSharedMatrixBackendOps *ops;
+  GstSharedMatrix *self;
+  gpointer storage;
+
+  if (!check_dtype (dtype, "matrix", error))
+    return NULL;
+  if (rows == 0 || cols == 0 || cols > G_MAXINT) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Invalid matrix shape %" G_GUINT64_FORMAT " x %u: rows must be at "
+        "least 1 and cols between 1 and %d", rows, cols, G_MAXINT);
+    return NULL;
+  }
+  shape.rows = rows;
+  shape.cols = cols;
+  shape.dtype = dtype;
+  shape.row_bytes = (gsize) cols * gst_shared_matrix_dtype_size (dtype);
+  if (rows > G_MAXSIZE / shape.row_bytes) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "A %" G_GUINT64_FORMAT " x %u %s matrix does not fit in the address "
+        "space", rows, cols, gst_shared_matrix_dtype_to_string (dtype));
+    return NULL;
+  }
+
+  ops = select_backend (backend, error);
+  if (ops == NULL)
+    return NULL;
+  storage = ops->create (&shape, device_id, error);
+  if (storage == NULL)
+    return NULL;
+
+  self = g_object_new (GST_TYPE_SHARED_MATRIX, NULL);
+  gst_object_ref_sink (self);
+  self->shape = shape;
+  self->ops = ops;
+  self->storage = storage;
+  GST_INFO_OBJECT (self, "created %" G_GUINT64_FORMAT " x %u %s matrix on %s",
+      rows, cols, gst_shared_matrix_dtype_to_string (dtype),
+      gst_shared_matrix_backend_to_string (ops->kind));
+  return self;
+}
+
+/**
+ * gst_shared_matrix_new:
+ * @rows: number of rows, at least 1
+ * @cols: number of columns, 1 to G_MAXINT
+ * @dtype: storage dtype
+ * @backend: requested backend
+ * @error: return location for a #GError
+ *
+ * Creates a zero-filled matrix on the default device.
+ *
+ * Returns: (transfer full) (nullable): the matrix, or %NULL with @error set
+ */
+GstSharedMatrix *
+gst_shared_matrix_new (guint64 rows, guint cols, GstSharedMatrixDType dtype,
+    GstSharedMatrixBackend backend, GError ** error)
+{
+  return gst_shared_matrix_new_full (rows, cols, dtype, backend, -1, error);
+}
+
+/**
+ * gst_shared_matrix_new_from_npy_full:
+ * @path: (type filename): a `.npy` file holding a 2-D float32, float64,
+ *   float16 or bfloat16 array
+ * @backend: requested backend
+ * @device_id: GPU to use for the CUDA backend, -1 for the default one
+ * @error: return location for a #GError
+ *
+ * Creates a matrix with the shape, dtype and contents of a `.npy` file.
+ *
+ * Returns: (transfer full) (nullable): the matrix, or %NULL with @error set
+ */
+GstSharedMatrix *
+gst_shared_matrix_new_from_npy_full (const gchar * path,
+    GstSharedMatrixBackend backend, gint device_id, GError ** error)
+{
+  GstSharedMatrixNpyInfo info;
+  GstSharedMatrix *self;
+  GBytes *data;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  data = gst_shared_matrix_npy_load (path, &info, error);
+  if (data == NULL)
+    return NULL;
+  self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
+      device_id, error);
+  if (self)
+    self->ops->write (self->storage, g_bytes_get_data (data, NULL));
+  g_bytes_unref (data);
+  return self;
+}
+
+/**
+ * gst_shared_matrix_new_from_npy:
+ * @path: (type filename): a `.npy` file holding a 2-D float32, float64,
+ *   float16 or bfloat16 array
+ * @backend: requested backend
+ * @error: return location for a #GError
+ *
+ * Creates a matrix with the shape, dtype and contents of a `.npy` file.
+ *
+ * Returns: (transfer full) (nullable): the matrix, or %NULL with @error set
+ */
+GstSharedMatrix *
+gst_shared_matrix_new_from_npy (const gchar * path,
+    GstSharedMatrixBackend backend, GError ** error)
+{
+  return gst_shared_matrix_new_from_npy_full (path, backend, -1, error);
+}
+
+/**
+ * gst_shared_matrix_get_rows:
+ * @self: a #GstSharedMatrix
+ *
+ * Returns: the number of rows
+ */
+guint64
+gst_shared_matrix_get_rows (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  return self->shape.rows;
+}
+
+/**
+ * gst_shared_matrix_get_cols:
+ * @self: a #GstSharedMatrix
+ *
+ * Returns: the number of columns
+ */
+guint
+gst_shared_matrix_get_cols (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  return self->shape.cols;
+}
+
+/**
+ * gst_shared_matrix_get_dtype:
+ * @self: a #GstSharedMatrix
+ *
+ * Returns: the storage dtype
+ */
+GstSharedMatrixDType
+gst_shared_matrix_get_dtype (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  return self->shape.dtype;
+}
+
+/**
+ * gst_shared_matrix_get_backend:
+ * @self: a #GstSharedMatrix
+ *
+ * Returns: the backend actually holding the matrix (never
+ *   %GST_SHARED_MATRIX_BACKEND_AUTO)
+ */
+GstSharedMatrixBackend
+gst_shared_matrix_get_backend (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  return self->ops->kind;
+}
+
+/**
+ * gst_shared_matrix_get_version:
+ * @self: a #GstSharedMatrix
+ *
+ * Returns: the number of updates (and set_value calls) applied so far
+ */
+guint64
+gst_shared_matrix_get_version (GstSharedMatrix * self)
+{
+  guint64 version;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  GST_OBJECT_LOCK (self);
+  version = self->version;
+  GST_OBJECT_UNLOCK (self);
+  return version;
+}
+
+/* Called with data_lock held. */
+static guint64
+bump_version (GstSharedMatrix * self)
+{
+  guint64 version;
+
+  GST_OBJECT_LOCK (self);
+  version = ++self->version;
+  GST_OBJECT_UNLOCK (self);
+  return version;
+}
+
+static gsize
+raw_size (GstSharedMatrix * self)
+{
+  return self->shape.rows * self->shape.row_bytes;
+}
+
+static gsize
+npy_header_size (GstSharedMatrix * self)
+{
+  return gst_shared_matrix_npy_header_size (self->shape.dtype,
+      self->shape.rows, self->shape.cols);
+}
+
+/**
+ * gst_shared_matrix_get_size:
+ * @self: a #GstSharedMatrix
+ * @format: the layout of the copy
+ *
+ * Returns: the size in bytes of a whole-matrix copy in @format
+ */
+gsize
+gst_shared_matrix_get_size (GstSharedMatrix * self,
+    GstSharedMatrixFormat format)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), 0);
+  if (format == GST_SHARED_MATRIX_FORMAT_NPY)
+    return npy_header_size (self) + raw_size (self);
+  return raw_size (self);
+}
+
+/**
+ * gst_shared_matrix_copy_to: (skip)
+ * @self: a #GstSharedMatrix
+ * @format: the layout of the copy
+ * @dest: where to write the copy
+ * @dest_size: size of @dest, must be gst_shared_matrix_get_size() for @format
+ * @version: (out) (optional): the matrix version the copy shows
+ * @error: return location for a #GError
+ *
+ * Copies the whole matrix to host memory, consistently: the copy shows the
+ * matrix between two updates, never part of one.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_copy_to (GstSharedMatrix * self,
+    GstSharedMatrixFormat format, gpointer dest, gsize dest_size,
+    guint64 * version, GError ** error)
+{
+  gsize header = 0;
+  guint8 *out = dest;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (dest != NULL, FALSE);
+
+  if (format == GST_SHARED_MATRIX_FORMAT_NPY)
+    header = npy_header_size (self);
+  if (dest_size != header + raw_size (self)) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "Destination of %" G_GSIZE_FORMAT " bytes cannot hold the matrix "
+        "copy of %" G_GSIZE_FORMAT " bytes", dest_size,
+        header + raw_size (self));
+    return FALSE;
+  }
+  if (header)
+    gst_shared_matrix_npy_write_header (self->shape.dtype, self->shape.rows,
+        self->shape.cols, out, header);
+
+  g_mutex_lock (&self->data_lock);
+  self->ops->read (self->storage, out + header);
+  if (version)
+    *version = self->version;
+  g_mutex_unlock (&self->data_lock);
+  return TRUE;
+}
+
+static GBytes *
+copy_to_bytes (GstSharedMatrix * self, GstSharedMatrixFormat format)
+{
+  gsize size = gst_shared_matrix_get_size (self, format);
+  guint8 *data = g_try_malloc (size);
+
+  if (data == NULL) {
+    GST_ERROR_OBJECT (self, "cannot allocate %" G_GSIZE_FORMAT " bytes for "
+        "a copy of the matrix", size);
+    return NULL;
+  }
+  /* cannot fail: the size is right */
+  gst_shared_matrix_copy_to (self, format, data, size, NULL, NULL);
+  return g_bytes_new_take (data, size);
+}
+
+/**
+ * gst_shared_matrix_get_value:
+ * @self: a #GstSharedMatrix
+ *
+ * A consistent host copy of the whole matrix, row-major little-endian, like
+ * Theano's `get_value`. From Python:
+ * `numpy.frombuffer (m.get_value ().get_data (), dtype='<f4').reshape (rows, cols)`.
+ *
+ * Returns: (transfer full) (nullable): the data, %NULL when host memory for
+ *   the copy cannot be allocated
+ */
+GBytes *
+gst_shared_matrix_get_value (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+  return copy_to_bytes (self, GST_SHARED_MATRIX_FORMAT_RAW);
+}
+
+/**
+ * gst_shared_matrix_get_value_npy:
+ * @self: a #GstSharedMatrix
+ *
+ * Like gst_shared_matrix_get_value() but as a complete `.npy` file:
+ * `numpy.load (io.BytesIO (m.get_value_npy ().get_data ()))`. A bfloat16
+ * matrix is stored as the structured dtype `[('bfloat16', '<u2')]` holding
+ * the raw bits.
+ *
+ * Returns: (transfer full) (nullable): the file contents, %NULL when host
+ *   memory for the copy cannot be allocated
+ */
+GBytes *
+gst_shared_matrix_get_value_npy (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+  return copy_to_bytes (self, GST_SHARED_MATRIX_FORMAT_NPY);
+}
+
+/**
+ * gst_shared_matrix_set_value:
+ * @self: a #GstSharedMatrix
+ * @data: the whole matrix, row-major little-endian in the matrix dtype
+ * @error: return location for a #GError
+ *
+ * Replaces the whole matrix, like Theano's `set_value`. Counts as one update
+ * for the version.
+ *
+ * Returns: %TRUE on success; on error the matrix is unchanged
+ */
+gboolean
+gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
+    GError ** error)
+{
+  gsize size;
+  gconstpointer bytes;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (data != NULL, FALSE);
+
+  bytes = g_bytes_get_data (data, &size);
+  if (size != raw_size (self)) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "set_value got %" G_GSIZE_FORMAT " bytes, a %" G_GUINT64_FORMAT
+        " x %u %s matrix needs exactly %" G_GSIZE_FORMAT, size,
+        self->shape.rows, self->shape.cols,
+        gst_shared_matrix_dtype_to_string (self->shape.dtype),
+        raw_size (self));
+    return FALSE;
+  }
+  g_mutex_lock (&self->data_lock);
+  self->ops->write (self->storage, bytes);
+  bump_version (self);
+  g_mutex_unlock (&self->data_lock);
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_parse_update: (skip)
+ * @self: a #GstSharedMatrix
+ * @index_type: type of the indices in @data
+ * @delta_dtype: dtype of the deltas in @data
+ * @data: an update buffer: N indices immediately followed by N × cols deltas
+ * @size: size of @data in bytes
+ * @indices: (out): where the indices start
+ * @deltas: (out): where the deltas start
+ * @n: (out): N, the number of rows in the update
+ * @error: return location for a #GError
+ *
+ * Splits an update buffer (the layout of `application/x-matrix-update`) for
+ * gst_shared_matrix_update(). A size that is not a whole number of records
+ * is an error (%GST_SHARED_MATRIX_ERROR_SIZE) naming both sizes.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_parse_update (GstSharedMatrix * self,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    gconstpointer data, gsize size, gconstpointer * indices,
+    gconstpointer * deltas, gsize * n, GError ** error)
+{
+  guint isize, dsize;
+  gsize record;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  if (!check_index_type (index_type, error) ||
+      !check_dtype (delta_dtype, "delta", error))
+    return FALSE;
+
+  isize = gst_shared_matrix_index_type_size (index_type);
+  dsize = gst_shared_matrix_dtype_size (delta_dtype);
+  record = isize + (gsize) self->shape.cols * dsize;
+  if (size % record != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "Update of %" G_GSIZE_FORMAT " bytes is not a whole number of %"
+        G_GSIZE_FORMAT "-byte records (one %s index + %u %s deltas); "
+        "%" G_GSIZE_FORMAT " bytes left over", size, record,
+        gst_shared_matrix_index_type_to_string (index_type), self->shape.cols,
+        gst_shared_matrix_dtype_to_string (delta_dtype), size % record);
+    return FALSE;
+  }
+  *n = size / record;
+  *indices = data;
+  *deltas = (const guint8 *) data + *n * isize;
+  return TRUE;
+}
+
+/* Checks every occurrence against the policies before anything is written.
+ * Returns FALSE with @error when the update must be rejected; otherwise
+ * *skip is NULL (apply all) or a new array flagging dropped occurrences. */
+static gboolean
+validate_update (GstSharedMatrix * self, const GstSharedMatrixUpdatePlan * plan,
+    GstSharedMatrixInvalidIndexPolicy invalid_index,
+    GstSharedMatrixNonFinitePolicy non_finite, guint8 ** skip,
+    GstSharedMatrixUpdateResult * result, GError ** error)
+{
+  gsize delta_row_bytes =
+      (gsize) self->shape.cols * gst_shared_matrix_dtype_size (plan->delta_dtype);
+  gboolean check_finite = non_finite != GST_SHARED_MATRIX_NON_FINITE_APPLY;
+  gsize i;
+
+  *skip = NULL;
+  for (i = 0; i < plan->n; i++) {
+    gint64 r = sm_load_index (plan->indices, plan->indices_int64, i);
+    gboolean drop = FALSE;
+
+    if (r < 0 || (guint64) r >= self->shape.rows) {
+      if (invalid_index == GST_SHARED_MATRIX_INVALID_INDEX_ERROR) {
+        g_set_error (error, GST_SHARED_MATRIX_ERROR,
+            GST_SHARED_MATRIX_ERROR_INVALID_INDEX,
+            "Row index %" G_GINT64_FORMAT " (update row %" G_GSIZE_FORMAT
+            " of %" G_GSIZE_FORMAT ") is out of range: the matrix has %"
+            G_GUINT64_FORMAT " rows, valid indices are 0 to %" G_GUINT64_FORMAT
+            " (invalid-index=drop skips such rows)", r, i, plan->n,
+            self->shape.rows, self->shape.rows - 1);
+        goto rejected;
+      }
+      result->rows_dropped_invalid++;
+      drop = TRUE;
+    } else if (check_finite && !sm_row_is_finite (plan->deltas +
+            i * delta_row_bytes, plan->delta_dtype, self->shape.cols)) {
+      if (non_finite == GST_SHARED_MATRIX_NON_FINITE_ERROR) {
+        g_set_error (error, GST_SHARED_MATRIX_ERROR,
+            GST_SHARED_MATRIX_ERROR_NON_FINITE,
+            "Delta row %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT " (for matrix "
+            "row %" G_GINT64_FORMAT ") holds NaN or infinity, which "
+            "non-finite=error rejects (apply or drop accept such updates)",
+            i, plan->n, r);
+        goto rejected;
+      }
+      result->rows_dropped_non_finite++;
+      drop = TRUE;
+    }
+    if (drop) {
+      if (*skip == NULL)
+        *skip = g_malloc0 (plan->n);
+      (*skip)[i] = 1;
+    }
+  }
+  result->rows_applied = plan->n - result->rows_dropped_invalid -
+      result->rows_dropped_non_finite;
+  return TRUE;
+
+rejected:
+  g_clear_pointer (skip, g_free);
+  return FALSE;
+}
+
+/**
+ * gst_shared_matrix_update: (skip)
+ * @self: a #GstSharedMatrix
+ * @op: how delta rows combine with matrix rows
+ * @indices: @n row indices of @index_type (no alignment needed)
+ * @n: number of rows in the update (0 is a valid empty update)
+ * @index_type: type of @indices
+ * @deltas: @n × cols deltas of @delta_dtype, row-major (no alignment needed)
+ * @delta_dtype: dtype of @deltas
+ * @invalid_index: what to do with an index < 0 or >= rows
+ * @non_finite: what to do with a delta row holding NaN/±Inf
+ * @result: (out caller-allocates) (optional): what the update did
+ * @error: return location for a #GError
+ *
+ * Applies one scatter update in place: for each i, matrix row indices[i] is
+ * combined with delta row i by @op. Duplicate indices: with set the last
+ * occurrence wins; every other op applies all occurrences in order, like
+ * numpy's `ufunc.at`. Arithmetic is done in float32 (float64 when either
+ * side is float64) and rounded to the matrix dtype.
+ *
+ * The whole update is validated before any row is written, and applied
+ * atomically with respect to readers.
+ *
+ * Returns: %TRUE when the update was applied (the version is incremented);
+ *   %FALSE with @error when it was rejected (the matrix is unchanged)
+ */
+gboolean
+gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
+    gconstpointer indices, gsize n, GstSharedMatrixIndexType index_type,
+    gconstpointer deltas, GstSharedMatrixDType delta_dtype,
+    GstSharedMatrixInvalidIndexPolicy invalid_index,
+    GstSharedMatrixNonFinitePolicy non_finite,
+    GstSharedMatrixUpdateResult * result, GError ** error)
+{
+  GstSharedMatrixUpdateResult res = { 0, };
+  GstSharedMatrixUpdatePlan plan;
+  guint8 *skip;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (n == 0 || (indices != NULL && deltas != NULL), FALSE);
+
+  if ((guint) op > GST_SHARED_MATRIX_OP_MAX) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown op %d: allowed are set, add, sub, mul, min and max", op);
+    return FALSE;
+  }
+  if ((guint) invalid_index > GST_SHARED_MATRIX_INVALID_INDEX_DROP ||
+      (guint) non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown policy (invalid-index %d, non-finite %d): allowed are "
+        "error/drop and apply/drop/error", invalid_index, non_finite);
+    return FALSE;
+  }
+  if (!check_index_type (index_type, error) ||
+      !check_dtype (delta_dtype, "delta", error))
+    return FALSE;
+
+  plan.op = op;
+  plan.indices = indices;
+  plan.indices_int64 = index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64;
+  plan.deltas = deltas;
+  plan.delta_dtype = delta_dtype;
+  plan.n = n;
+
+  /* validation reads only the caller's data: no lock needed yet */
+  if (!validate_update (self, &plan, invalid_index, non_finite, &skip, &res,
+          error))
+    return FALSE;
+  plan.skip = skip;
+
+  g_mutex_lock (&self->data_lock);
+  if (res.rows_applied > 0)
+    self->ops->apply (self->storage, &plan);
+  res.version = bump_version (self);
+  g_mutex_unlock (&self->data_lock);
+
+  g_free (skip);
+  if (result)
+    *result = res;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_update_bytes_full:
+ * @self: a #GstSharedMatrix
+ * @op: how delta rows combine with matrix rows
+ * @indices: N row indices of @index_type
+ * @index_type: type of @indices
+ * @deltas: N × cols deltas of @delta_dtype, row-major
+ * @delta_dtype: dtype of @deltas
+ * @invalid_index: what to do with an index < 0 or >= rows
+ * @non_finite: what to do with a delta row holding NaN/±Inf
+ * @rows_applied: (out) (optional): delta rows written
+ * @rows_dropped: (out) (optional): delta rows skipped by a drop policy
+ * @error: return location for a #GError
+ *
+ * gst_shared_matrix_update() for bindings: N is taken from the size of
+ * @indices, and @deltas must hold exactly N × cols values.
+ *
+ * Returns: %TRUE when the update was applied; %FALSE with @error when it
+ *   was rejected (the matrix is unchanged)
+ */
+gboolean
+gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
+    GstSharedMatrixOp op, GBytes * indices,
+    GstSharedMatrixIndexType index_type, GBytes * deltas,
+    GstSharedMatrixDType delta_dtype,
+    GstSharedMatrixInvalidIndexPolicy invalid_index,
+    GstSharedMatrixNonFinitePolicy non_finite, guint64 * rows_applied,
+    guint64 * rows_dropped, GError ** error)
+{
+  GstSharedMatrixUpdateResult res;
+  gsize isize_total, dsize_total, n;
+  gconstpointer idata, ddata;
+  guint isize;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (indices != NULL && deltas != NULL, FALSE);
+  if (!check_index_type (index_type, error) ||
+      !check_dtype (delta_dtype, "delta", error))
+    return FALSE;
+
+  idata = g_bytes_get_data (indices, &isize_total);
+  ddata = g_bytes_get_data (deltas, &dsize_total);
+  isize = gst_shared_matrix_index_type_size (index_type);
+  n = isize_total / isize;
+  if (isize_total % isize != 0 || dsize_total != n * self->shape.cols *
+      gst_shared_matrix_dtype_size (delta_dtype)) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "%" G_GSIZE_FORMAT " bytes of %s indices and %" G_GSIZE_FORMAT
+        " bytes of %s deltas do not make an update of a matrix with %u "
+        "columns (%u bytes per index, %" G_GSIZE_FORMAT " bytes per delta "
+        "row)", isize_total, gst_shared_matrix_index_type_to_string (index_type),
+        dsize_total, gst_shared_matrix_dtype_to_string (delta_dtype),
+        self->shape.cols, isize, (gsize) self->shape.cols *
+        gst_shared_matrix_dtype_size (delta_dtype));
+    return FALSE;
+  }
+  if (!gst_shared_matrix_update (self, op, idata, n, index_type, ddata,
+          delta_dtype, invalid_index, non_finite, &res, error))
+    return FALSE;
+  if (rows_applied)
+    *rows_applied = res.rows_applied;
+  if (rows_dropped)
+    *rows_dropped = res.rows_dropped_invalid + res.rows_dropped_non_finite;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_update_bytes:
+ * @self: a #GstSharedMatrix
+ * @op: how delta rows combine with matrix rows
+ * @indices: N row indices of @index_type
+ * @index_type: type of @indices
+ * @deltas: N × cols deltas of @delta_dtype, row-major
+ * @delta_dtype: dtype of @deltas
+ * @error: return location for a #GError
+ *
+ * gst_shared_matrix_update_bytes_full() with the strict policies: an
+ * out-of-range index rejects the update, NaN/±Inf are applied.
+ *
+ * Returns: %TRUE when the update was applied; %FALSE with @error when it
+ *   was rejected (the matrix is unchanged)
+ */
+gboolean
+gst_shared_matrix_update_bytes (GstSharedMatrix * self, GstSharedMatrixOp op,
+    GBytes * indices, GstSharedMatrixIndexType index_type, GBytes * deltas,
+    GstSharedMatrixDType delta_dtype, GError ** error)
+{
+  return gst_shared_matrix_update_bytes_full (self, op, indices, index_type,
+      deltas, delta_dtype, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+      GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, NULL, error);
+}
+
+/**
+ * gst_shared_matrix_gather_bytes:
+ * @self: a #GstSharedMatrix
+ * @indices: N row indices of @index_type
+ * @index_type: type of @indices
+ * @error: return location for a #GError
+ *
+ * Copies rows by index (duplicates allowed), consistently with respect to
+ * updates. Any index out of range is an error.
+ *
+ * Returns: (transfer full) (nullable): N × cols values in the matrix dtype,
+ *   row-major, or %NULL with @error set
+ */
+GBytes *
+gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
+    GstSharedMatrixIndexType index_type, GError ** error)
+{
+  GstSharedMatrixUpdateResult unused = { 0, };
+  GstSharedMatrixUpdatePlan plan = { 0, };
+  const guint8 *idata;
+  gsize isize_total, n, size;
+  guint8 *out, *skip;
+  guint isize;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+  g_return_val_if_fail (indices != NULL, NULL);
+  if (!check_index_type (index_type, error))
+    return NULL;
+
+  idata = g_bytes_get_data (indices, &isize_total);
+  isize = gst_shared_matrix_index_type_size (index_type);
+  if (isize_total % isize != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "%" G_GSIZE_FORMAT " bytes are not a whole number of %u-byte %s "
+        "indices", isize_total, isize,
+        gst_shared_matrix_index_type_to_string (index_type));
+    return NULL;
+  }
+  n = isize_total / isize;
+
+  /* the same range check as updates; gathers have no deltas to check */
+  plan.indices = idata;
+  plan.indices_int64 = index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64;
+  plan.n = n;
+  if (!validate_update (self, &plan, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY, &skip, &unused, error))
+    return NULL;
+
+  size = n * self->shape.row_bytes;
+  out = g_try_malloc (MAX (size, 1));
+  if (out == NULL) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes for %" G_GSIZE_FORMAT
+        " gathered rows", size, n);
+    return NULL;
+  }
+  g_mutex_lock (&self->data_lock);
+  self->ops->gather (self->storage, idata, plan.indices_int64, n, out);
+  g_mutex_unlock (&self->data_lock);
+  return g_bytes_new_take (out, size);
+}
+
+/**
+ * gst_shared_matrix_save_npy:
+ * @self: a #GstSharedMatrix
+ * @path: (type filename): where to write the `.npy` file
+ * @error: return location for a #GError
+ *
+ * Writes a consistent copy of the matrix as a `.npy` file, atomically: a
+ * crash at any instant leaves either the previous file or the new one.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
+    GError ** error)
+{
+  GBytes *contents;
+  gboolean ok;
+  gsize size;
+  gconstpointer data;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  contents = gst_shared_matrix_get_value_npy (self);
+  if (contents == NULL) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes to save the matrix to %s",
+        gst_shared_matrix_get_size (self, GST_SHARED_MATRIX_FORMAT_NPY), path);
+    return FALSE;
+  }
+  data = g_bytes_get_data (contents, &size);
+  ok = gst_shared_matrix_write_file_atomic (path, data, size, error);
+  g_bytes_unref (contents);
+  return ok;
+}

@@ -1,0 +1,89 @@
+/* gst-sharedmatrix
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gst/gst.h>
+#include "gstsharedmatrixtypes.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_SHARED_MATRIX (gst_shared_matrix_get_type ())
+G_DECLARE_FINAL_TYPE (GstSharedMatrix, gst_shared_matrix, GST, SHARED_MATRIX,
+    GstObject)
+
+/**
+ * GstSharedMatrixUpdateResult:
+ * @version: the matrix version after the update
+ * @rows_applied: delta rows written to the matrix
+ * @rows_dropped_invalid: rows skipped for an out-of-range index (policy drop)
+ * @rows_dropped_non_finite: rows skipped for NaN/±Inf deltas (policy drop)
+ *
+ * What one successful update did.
+ */
+typedef struct
+{
+  guint64 version;
+  guint64 rows_applied;
+  guint64 rows_dropped_invalid;
+  guint64 rows_dropped_non_finite;
+} GstSharedMatrixUpdateResult;
+
+GstSharedMatrix *gst_shared_matrix_new (guint64 rows, guint cols,
+    GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
+    GError ** error);
+GstSharedMatrix *gst_shared_matrix_new_full (guint64 rows, guint cols,
+    GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
+    gint device_id, GError ** error);
+GstSharedMatrix *gst_shared_matrix_new_from_npy (const gchar * path,
+    GstSharedMatrixBackend backend, GError ** error);
+GstSharedMatrix *gst_shared_matrix_new_from_npy_full (const gchar * path,
+    GstSharedMatrixBackend backend, gint device_id, GError ** error);
+
+guint64 gst_shared_matrix_get_rows (GstSharedMatrix * self);
+guint gst_shared_matrix_get_cols (GstSharedMatrix * self);
+GstSharedMatrixDType gst_shared_matrix_get_dtype (GstSharedMatrix * self);
+GstSharedMatrixBackend gst_shared_matrix_get_backend (GstSharedMatrix * self);
+guint64 gst_shared_matrix_get_version (GstSharedMatrix * self);
+gsize gst_shared_matrix_get_size (GstSharedMatrix * self,
+    GstSharedMatrixFormat format);
+
+GBytes *gst_shared_matrix_get_value (GstSharedMatrix * self);
+GBytes *gst_shared_matrix_get_value_npy (GstSharedMatrix * self);
+gboolean gst_shared_matrix_copy_to (GstSharedMatrix * self,
+    GstSharedMatrixFormat format, gpointer dest, gsize dest_size,
+    guint64 * version, GError ** error);
+gboolean gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
+    GError ** error);
+
+gboolean gst_shared_matrix_parse_update (GstSharedMatrix * self,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    gconstpointer data, gsize size, gconstpointer * indices,
+    gconstpointer * deltas, gsize * n, GError ** error);
+
+gboolean gst_shared_matrix_update (GstSharedMatrix * self,
+    GstSharedMatrixOp op, gconstpointer indices, gsize n,
+    GstSharedMatrixIndexType index_type, gconstpointer deltas,
+    GstSharedMatrixDType delta_dtype,
+    GstSharedMatrixInvalidIndexPolicy invalid_index,
+    GstSharedMatrixNonFinitePolicy non_finite,
+    GstSharedMatrixUpdateResult * result, GError ** error);
+gboolean gst_shared_matrix_update_bytes (GstSharedMatrix * self,
+    GstSharedMatrixOp op, GBytes * indices,
+    GstSharedMatrixIndexType index_type, GBytes * deltas,
+    GstSharedMatrixDType delta_dtype, GError ** error);
+gboolean gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
+    GstSharedMatrixOp op, GBytes * indices,
+    GstSharedMatrixIndexType index_type, GBytes * deltas,
+    GstSharedMatrixDType delta_dtype,
+    GstSharedMatrixInvalidIndexPolicy invalid_index,
+    GstSharedMatrixNonFinitePolicy non_finite, guint64 * rows_applied,
+    guint64 * rows_dropped, GError ** error);
+
+GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,
+    GBytes * indices, GstSharedMatrixIndexType index_type, GError ** error);
+
+gboolean gst_shared_matrix_save_npy (GstSharedMatrix * self,
+    const gchar * path, GError ** error);
+
+G_END_DECLS

@@ -1,0 +1,212 @@
+/* gst-sharedmatrix
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "gstsharedmatrixtypes.h"
+#include "sharedmatrix-ops.h"
+
+/* The kernel header mirrors these enums with plain ints. */
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_DTYPE_FLOAT32 == SM_DTYPE_FLOAT32);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_DTYPE_FLOAT64 == SM_DTYPE_FLOAT64);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_DTYPE_FLOAT16 == SM_DTYPE_FLOAT16);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_DTYPE_BFLOAT16 == SM_DTYPE_BFLOAT16);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_SET == SM_OP_SET);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_ADD == SM_OP_ADD);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_SUB == SM_OP_SUB);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MUL == SM_OP_MUL);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MIN == SM_OP_MIN);
+G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MAX == SM_OP_MAX);
+
+G_DEFINE_QUARK (gst-shared-matrix-error-quark, gst_shared_matrix_error);
+
+#define DEFINE_ENUM_TYPE(func, TypeName, ...) \
+GType \
+func (void) \
+{ \
+  static GType type = 0; \
+  static const GEnumValue values[] = { __VA_ARGS__, {0, NULL, NULL} }; \
+  if (g_once_init_enter (&type)) { \
+    GType t = g_enum_register_static (TypeName, values); \
+    g_once_init_leave (&type, t); \
+  } \
+  return type; \
+}
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_dtype_get_type, "GstSharedMatrixDType",
+    {GST_SHARED_MATRIX_DTYPE_FLOAT32, "IEEE 754 binary32", "float32"},
+    {GST_SHARED_MATRIX_DTYPE_FLOAT64, "IEEE 754 binary64", "float64"},
+    {GST_SHARED_MATRIX_DTYPE_FLOAT16, "IEEE 754 binary16", "float16"},
+    {GST_SHARED_MATRIX_DTYPE_BFLOAT16, "bfloat16 (upper half of a binary32)",
+        "bfloat16"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_index_type_get_type,
+    "GstSharedMatrixIndexType",
+    {GST_SHARED_MATRIX_INDEX_TYPE_INT32, "signed 32-bit row indices", "int32"},
+    {GST_SHARED_MATRIX_INDEX_TYPE_INT64, "signed 64-bit row indices", "int64"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_op_get_type, "GstSharedMatrixOp",
+    {GST_SHARED_MATRIX_OP_SET, "C[r] = d (last occurrence wins)", "set"},
+    {GST_SHARED_MATRIX_OP_ADD, "C[r] += d", "add"},
+    {GST_SHARED_MATRIX_OP_SUB, "C[r] -= d", "sub"},
+    {GST_SHARED_MATRIX_OP_MUL, "C[r] *= d", "mul"},
+    {GST_SHARED_MATRIX_OP_MIN, "C[r] = min (C[r], d)", "min"},
+    {GST_SHARED_MATRIX_OP_MAX, "C[r] = max (C[r], d)", "max"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_backend_get_type, "GstSharedMatrixBackend",
+    {GST_SHARED_MATRIX_BACKEND_AUTO, "CUDA when a GPU is usable, else CPU",
+        "auto"},
+    {GST_SHARED_MATRIX_BACKEND_CPU, "Host memory, multi-threaded C", "cpu"},
+    {GST_SHARED_MATRIX_BACKEND_CUDA, "NVIDIA GPU device memory", "cuda"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_invalid_index_policy_get_type,
+    "GstSharedMatrixInvalidIndexPolicy",
+    {GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+        "Reject the whole update, matrix unchanged", "error"},
+    {GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+        "Apply the valid rows, skip and count the invalid ones", "drop"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_non_finite_policy_get_type,
+    "GstSharedMatrixNonFinitePolicy",
+    {GST_SHARED_MATRIX_NON_FINITE_APPLY, "Apply NaN/Inf like other values",
+        "apply"},
+    {GST_SHARED_MATRIX_NON_FINITE_DROP,
+        "Skip and count delta rows holding NaN/Inf", "drop"},
+    {GST_SHARED_MATRIX_NON_FINITE_ERROR,
+        "Reject the whole update, matrix unchanged", "error"});
+
+DEFINE_ENUM_TYPE (gst_shared_matrix_format_get_type, "GstSharedMatrixFormat",
+    {GST_SHARED_MATRIX_FORMAT_RAW, "Row-major data, no header", "raw"},
+    {GST_SHARED_MATRIX_FORMAT_NPY, "A complete .npy file", "npy"});
+
+static const gchar *
+enum_nick (GType type, gint value)
+{
+  GEnumClass *klass = g_type_class_ref (type);
+  GEnumValue *v = g_enum_get_value (klass, value);
+  const gchar *nick = v ? v->value_nick : NULL;
+
+  /* enum classes are static: the nick outlives the reference */
+  g_type_class_unref (klass);
+  return nick;
+}
+
+static gboolean
+enum_from_nick (GType type, const gchar * str, gint * value)
+{
+  GEnumClass *klass;
+  GEnumValue *v;
+
+  if (str == NULL)
+    return FALSE;
+  klass = g_type_class_ref (type);
+  v = g_enum_get_value_by_nick (klass, str);
+  if (v)
+    *value = v->value;
+  g_type_class_unref (klass);
+  return v != NULL;
+}
+
+/**
+ * gst_shared_matrix_dtype_size:
+ * @dtype: a dtype
+ *
+ * Returns: the size of one element in bytes, 0 for an unknown dtype
+ */
+guint
+gst_shared_matrix_dtype_size (GstSharedMatrixDType dtype)
+{
+  if ((guint) dtype > GST_SHARED_MATRIX_DTYPE_BFLOAT16)
+    return 0;
+  return sm_dtype_size (dtype);
+}
+
+/**
+ * gst_shared_matrix_dtype_to_string:
+ * @dtype: a dtype
+ *
+ * Returns: (nullable): the dtype's name as used in caps ("float32", …)
+ */
+const gchar *
+gst_shared_matrix_dtype_to_string (GstSharedMatrixDType dtype)
+{
+  return enum_nick (GST_TYPE_SHARED_MATRIX_DTYPE, dtype);
+}
+
+/**
+ * gst_shared_matrix_dtype_from_string:
+ * @str: (nullable): a dtype name as used in caps
+ * @dtype: (out): the dtype
+ *
+ * Returns: %TRUE when @str names a dtype
+ */
+gboolean
+gst_shared_matrix_dtype_from_string (const gchar * str,
+    GstSharedMatrixDType * dtype)
+{
+  gint v;
+
+  if (!enum_from_nick (GST_TYPE_SHARED_MATRIX_DTYPE, str, &v))
+    return FALSE;
+  *dtype = v;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_index_type_size:
+ * @index_type: an index type
+ *
+ * Returns: the size of one index in bytes, 0 for an unknown type
+ */
+guint
+gst_shared_matrix_index_type_size (GstSharedMatrixIndexType index_type)
+{
+  switch (index_type) {
+    case GST_SHARED_MATRIX_INDEX_TYPE_INT32:
+      return 4;
+    case GST_SHARED_MATRIX_INDEX_TYPE_INT64:
+      return 8;
+  }
+  return 0;
+}
+
+/**
+ * gst_shared_matrix_index_type_to_string:
+ * @index_type: an index type
+ *
+ * Returns: (nullable): the index type's name as used in caps ("int32", "int64")
+ */
+const gchar *
+gst_shared_matrix_index_type_to_string (GstSharedMatrixIndexType index_type)
+{
+  return enum_nick (GST_TYPE_SHARED_MATRIX_INDEX_TYPE, index_type);
+}
+
+/**
+ * gst_shared_matrix_index_type_from_string:
+ * @str: (nullable): an index type name as used in caps
+ * @index_type: (out): the index type
+ *
+ * Returns: %TRUE when @str names an index type
+ */
+gboolean
+gst_shared_matrix_index_type_from_string (const gchar * str,
+    GstSharedMatrixIndexType * index_type)
+{
+  gint v;
+
+  if (!enum_from_nick (GST_TYPE_SHARED_MATRIX_INDEX_TYPE, str, &v))
+    return FALSE;
+  *index_type = v;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_backend_to_string:
+ * @backend: a backend
+ *
+ * Returns: (nullable): the backend's name ("auto", "cpu", "cuda")
+ */
+const gchar *
+gst_shared_matrix_backend_to_string (GstSharedMatrixBackend backend)
+{
+  return enum_nick (GST_TYPE_SHARED_MATRIX_BACKEND, backend);
+}
