@@ -130,6 +130,7 @@ struct _GstSharedMatrixElement
   guint updates_since_snapshot;
   GstClockTime last_snapshot_time;
   GstClockTime last_message_time;
+  GstClockTime last_running_time;       /* of the last applied update */
   guint64 rows_at_last_message;
   gint64 start_monotonic;
 };
@@ -667,6 +668,7 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   GST_OBJECT_UNLOCK (self);
 
   now = current_running_time (self, buf);
+  self->last_running_time = now;
   if (snapshot_every && ++self->updates_since_snapshot >= snapshot_every)
     snapshot_due = TRUE;
   if (interval_elapsed (now, &self->last_snapshot_time, snapshot_interval))
@@ -774,9 +776,20 @@ gst_shared_matrix_element_sink_event (GstPad * pad, GstObject * parent,
       GST_OBJECT_UNLOCK (self);
       if (matrix && snapshot_on_eos)
         push_snapshot (self, matrix);
+      /* the final message measures on the same time line as the others */
       if (matrix && post_messages)
-        post_stats (self, matrix, current_running_time (self, NULL));
+        post_stats (self, matrix,
+            GST_CLOCK_TIME_IS_VALID (self->last_running_time) ?
+            self->last_running_time : current_running_time (self, NULL));
       gst_clear_object (&matrix);
+      /* Unlinked, the element is the end of its branch (see change_state):
+       * it reports EOS to the bin itself. */
+      if (!gst_pad_is_linked (self->srcpad)) {
+        GstMessage *msg = gst_message_new_eos (GST_OBJECT (self));
+
+        gst_message_set_seqnum (msg, gst_event_get_seqnum (event));
+        gst_element_post_message (GST_ELEMENT (self), msg);
+      }
       break;
     }
     default:
@@ -885,8 +898,12 @@ reset_streaming_state (GstSharedMatrixElement * self)
   self->updates_since_snapshot = 0;
   self->last_snapshot_time = GST_CLOCK_TIME_NONE;
   self->last_message_time = GST_CLOCK_TIME_NONE;
+  self->last_running_time = GST_CLOCK_TIME_NONE;
   self->rows_at_last_message = 0;
   self->start_monotonic = g_get_monotonic_time ();
+  GST_OBJECT_LOCK (self);
+  self->last_pts = GST_CLOCK_TIME_NONE;
+  GST_OBJECT_UNLOCK (self);
 }
 
 static GstStateChangeReturn
@@ -900,6 +917,12 @@ gst_shared_matrix_element_change_state (GstElement * element,
     case GST_STATE_CHANGE_READY_TO_PAUSED:
       if (!ensure_matrix (self))
         return GST_STATE_CHANGE_FAILURE;
+      /* With nothing linked downstream, this element ends the stream: as a
+       * sink, the bin waits for its EOS (`updatetestsrc ! sharedmatrix`). */
+      if (gst_pad_is_linked (self->srcpad))
+        GST_OBJECT_FLAG_UNSET (self, GST_ELEMENT_FLAG_SINK);
+      else
+        GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
       reset_streaming_state (self);
       GST_OBJECT_LOCK (self);
       self->rows_at_last_message = self->rows_applied;

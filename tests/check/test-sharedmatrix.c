@@ -1241,6 +1241,39 @@ GST_START_TEST (test_location)
 
 GST_END_TEST;
 
+/* bfloat16 storage: float32 deltas rounded to nearest even, snapshots typed
+ * bfloat16 */
+GST_START_TEST (test_bfloat16_matrix)
+{
+  const gint32 idx[1] = { 1 };
+  /* 1 + 2^-8 ties to 1.0 (even), 1 + 3 * 2^-8 ties up to 1 + 2^-6 */
+  const float d[3] = { 1.00390625f, 1.01171875f, -3.0f };
+  const guint16 want[2 * 3] = { 0, 0, 0, 0x3F80, 0x3F82, 0xC040 };
+  GstElement *el = new_element ("rows", (guint64) 2, "cols", 3, "dtype",
+      GST_SHARED_MATRIX_DTYPE_BFLOAT16, NULL);
+  GstHarness *h = harness_for (el, NULL, TRUE);
+  GstSample *sample = NULL;
+  GstMapInfo map;
+  GstBuffer *buf;
+
+  set_update_caps (h, 3);
+  fail_unless_equals_int (push_update (h, idx, 1, d, 3, 0, 0), GST_FLOW_OK);
+  g_signal_emit_by_name (el, "snapshot", &sample);
+  fail_unless (sample != NULL);
+  assert_tensor_caps (gst_sample_get_caps (sample), 2, 3, "bfloat16");
+  buf = gst_sample_get_buffer (sample);
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  fail_unless_equals_int (map.size, sizeof want);
+  fail_unless (memcmp (map.data, want, sizeof want) == 0,
+      "bits %04x %04x %04x", ((guint16 *) map.data)[3],
+      ((guint16 *) map.data)[4], ((guint16 *) map.data)[5]);
+  gst_buffer_unmap (buf, &map);
+  gst_sample_unref (sample);
+  teardown (h, el, NULL);
+}
+
+GST_END_TEST;
+
 /* Starts a bare element and expects the start to fail; returns the error */
 static gchar *
 start_fails (GstElement * el)
@@ -1284,6 +1317,52 @@ GST_START_TEST (test_no_shape)
   fail_unless (strstr (text, "cols=0") != NULL, "%s", text);
   g_free (text);
   gst_object_unref (el);
+}
+
+GST_END_TEST;
+
+/* A file whose shape contradicts rows/cols set on the element */
+GST_START_TEST (test_location_shape_mismatch)
+{
+  GstSharedMatrix *m = new_app_matrix (5, 3, NULL);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "sm-test-shape-XXXXXX.npy",
+      NULL);
+  GError *err = NULL;
+  GstElement *el;
+  gchar *text;
+  gint fd = g_mkstemp (path);
+
+  close (fd);
+  fail_unless (gst_shared_matrix_save_npy (m, path, &err));
+  gst_object_unref (m);
+  el = new_element ("location", path, "rows", (guint64) 5, "cols", 4, NULL);
+  text = start_fails (el);
+  fail_unless (strstr (text, path) != NULL, "%s", text);
+  fail_unless (strstr (text, "5 x 3") != NULL, "%s", text);
+  fail_unless (strstr (text, "cols=4") != NULL, "%s", text);
+  g_free (text);
+  gst_object_unref (el);
+  g_unlink (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+/* A matrix-name already in use with another shape */
+GST_START_TEST (test_share_by_name_shape_mismatch)
+{
+  GstElement *a = new_element ("matrix-name", "test-share-mismatch", "rows",
+      (guint64) 8, "cols", 4, NULL);
+  GstElement *b = new_element ("matrix-name", "test-share-mismatch", "rows",
+      (guint64) 8, "cols", 5, NULL);
+  GstHarness *ha = harness_for (a, NULL, TRUE);
+  gchar *text = start_fails (b);
+
+  fail_unless (strstr (text, "test-share-mismatch") != NULL, "%s", text);
+  fail_unless (strstr (text, "8 x 4") != NULL, "%s", text);
+  g_free (text);
+  teardown (ha, a, NULL);
+  gst_object_unref (b);
 }
 
 GST_END_TEST;
@@ -1499,6 +1578,9 @@ sharedmatrix_suite (void)
   tcase_add_test (tc, test_share_by_object);
   tcase_add_test (tc, test_location);
   tcase_add_test (tc, test_location_missing);
+  tcase_add_test (tc, test_location_shape_mismatch);
+  tcase_add_test (tc, test_share_by_name_shape_mismatch);
+  tcase_add_test (tc, test_bfloat16_matrix);
   tcase_add_test (tc, test_no_shape);
   tcase_add_test (tc, test_backend_cuda);
   tcase_add_test (tc, test_stats_messages);

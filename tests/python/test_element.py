@@ -147,7 +147,8 @@ def describe_diff(got, want):
 
 
 def expect_same(got, want, what):
-    expect(same_bits(got, want), f"{what}: {describe_diff(got, want)}")
+    if not same_bits(got, want):
+        raise CheckFailed(f"{what}: {describe_diff(got, want)}")
 
 
 def get_value(matrix, dtype, rows, cols):
@@ -222,20 +223,24 @@ def check_tensors_appsink(tmp):
     npy = os.path.join(tmp, "Ct.npy")
     rows, cols = 1000, 16
     src = f"updatetestsrc seed=3 num-buffers=10 rows={rows} cols={cols}"
-    pipeline, err = run(f"{src} ! tee name=t "
-                        f"t. ! queue ! filesink location={upd} "
-                        f"t. ! queue ! sharedmatrix rows={rows} cols={cols} "
-                        f"snapshot-every=5 ! appsink name=sink sync=false "
-                        f"max-buffers=0 emit-signals=false", keep=True)
+    pipeline = Gst.parse_launch(
+        f"{src} ! tee name=t t. ! queue ! filesink location={upd} "
+        f"t. ! queue ! sharedmatrix rows={rows} cols={cols} snapshot-every=5 "
+        f"! appsink name=sink sync=false")
+    # appsink holds EOS back until its samples are pulled: pull first
+    sink = pipeline.get_by_name("sink")
+    samples = []
     try:
-        expect(err is None, f"pipeline error: {err and err[0].message}")
-        sink = pipeline.get_by_name("sink")
-        samples = []
-        while True:
-            s = sink.emit("try-pull-sample", 0)
-            if s is None:
-                break
-            samples.append(s)
+        pipeline.set_state(Gst.State.PLAYING)
+        deadline = time.monotonic() + 30
+        while not sink.props.eos and time.monotonic() < deadline:
+            s = sink.emit("try-pull-sample", 100 * Gst.MSECOND)
+            if s is not None:
+                samples.append(s)
+        msg = pipeline.get_bus().timed_pop_filtered(
+            TIMEOUT, Gst.MessageType.EOS | Gst.MessageType.ERROR)
+        expect(msg is not None and msg.type == Gst.MessageType.EOS,
+               "appsink pipeline did not reach EOS")
     finally:
         pipeline.set_state(Gst.State.NULL)
     # the same stream as .npy, for the byte comparison
