@@ -454,6 +454,29 @@ def check_invalid_index_drop(tmp):
     return f"invalid-index=drop: {n_bad} rows dropped and counted, rest applied"
 
 
+def check_unlinked_src_ends_stream(tmp):
+    """`src ! sharedmatrix` with nothing downstream is a complete pipeline:
+    updates are applied and EOS reaches the application."""
+    rows, cols, batch, n = 1000, 4, 30, 20
+    src = f"updatetestsrc seed=5 num-buffers={n} rows={rows} cols={cols} batch={batch}"
+    upd = os.path.join(tmp, "unlinked.bin")
+    _, err = run(f"{src} ! filesink location={upd}")
+    expect(err is None, f"capture error: {err and err[0].message}")
+    pipeline, err = run(f"{src} ! sharedmatrix name=sm rows={rows} cols={cols}",
+                        keep=True)
+    try:
+        expect(err is None, f"pipeline error: {err and err[0].message}")
+        sm = pipeline.get_by_name("sm")
+        expect(sm.props.updates_applied == n,
+               f"updates-applied {sm.props.updates_applied} != {n}")
+        got = get_value(sm.props.matrix, np.float32, rows, cols)
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+    expect_same(got, reference_add(rows, cols, read_updates(upd, n, batch, cols)),
+                "matrix of the unlinked element")
+    return f"EOS reached with the src pad unlinked, {n} updates applied"
+
+
 CHECKS = [
     ("acceptance", check_acceptance),
     ("float16-into-float64", check_f16_into_f64),
@@ -464,6 +487,7 @@ CHECKS = [
     ("snapshot-signal", check_snapshot_signal),
     ("invalid-index-error", check_invalid_index_error),
     ("invalid-index-drop", check_invalid_index_drop),
+    ("unlinked-src-ends-stream", check_unlinked_src_ends_stream),
 ]
 
 
