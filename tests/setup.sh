@@ -7,7 +7,7 @@ SHAREDMATRIX_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$SHAREDMATRIX_ROOT/build}"
 
 DEBIAN_PACKAGES=(
-  meson ninja-build pkg-config gcc
+  meson ninja-build pkg-config gcc libc6-dev
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
