@@ -52,6 +52,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_shared_matrix_element_debug);
 #define DEFAULT_PROP_SNAPSHOT_ON_EOS TRUE
 #define DEFAULT_PROP_POST_MESSAGES FALSE
 #define DEFAULT_PROP_MESSAGE_INTERVAL GST_SECOND
+#define DEFAULT_PROP_CHECKPOINT_LOCATION NULL
+#define DEFAULT_PROP_CHECKPOINT_EVERY 0
 
 enum
 {
@@ -72,12 +74,15 @@ enum
   PROP_SNAPSHOT_ON_EOS,
   PROP_POST_MESSAGES,
   PROP_MESSAGE_INTERVAL,
+  PROP_CHECKPOINT_LOCATION,
+  PROP_CHECKPOINT_EVERY,
   PROP_ACTIVE_BACKEND,
   PROP_VERSION,
   PROP_UPDATES_APPLIED,
   PROP_ROWS_APPLIED,
   PROP_ROWS_DROPPED,
   PROP_LAST_OFFSET,
+  PROP_UPDATES_SKIPPED,
 };
 
 enum
@@ -113,11 +118,15 @@ struct _GstSharedMatrixElement
   gboolean snapshot_on_eos;
   gboolean post_messages;
   guint64 message_interval;
+  gchar *checkpoint_location;
+  guint checkpoint_every;
 
   guint64 updates_applied;
   guint64 rows_applied;
   guint64 rows_dropped;
   guint64 last_offset;
+  gboolean have_last_offset;
+  guint64 updates_skipped;
   GstClockTime last_pts;        /* PTS of the last applied update */
   gboolean snapshot_npy;        /* negotiated src format */
 
@@ -133,6 +142,10 @@ struct _GstSharedMatrixElement
   GstClockTime last_running_time;       /* of the last applied update */
   guint64 rows_at_last_message;
   gint64 start_monotonic;
+  /* with checkpoints: updates with OFFSET <= this were applied already */
+  guint64 skip_through;
+  guint updates_since_checkpoint;
+  GThreadPool *checkpoint_writer;       /* one thread, started in start */
 };
 
 #define UPDATE_CAPS "application/x-matrix-update, " \
@@ -202,13 +215,64 @@ registry_insert_locked (const gchar * name, GstSharedMatrix * matrix)
 
 /* ---- matrix creation ----------------------------------------------------- */
 
+/* A matrix restored from an existing checkpoint, or NULL (with an error
+ * posted when the file exists but cannot be restored: starting afresh would
+ * silently lose the model). */
+static GstSharedMatrix *
+restore_checkpoint (GstSharedMatrixElement * self, const gchar * path,
+    guint64 rows, guint cols, GstSharedMatrixBackend backend, gint device_id)
+{
+  GstSharedMatrix *matrix;
+  guint64 last_offset;
+  GError *err = NULL;
+
+  matrix = gst_shared_matrix_new_from_checkpoint (path, backend, device_id,
+      &last_offset, &err);
+  if (matrix == NULL) {
+    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+        ("Cannot restore the checkpoint '%s': %s (move the file away to "
+            "start from scratch)", path, err->message), (NULL));
+    g_clear_error (&err);
+    return NULL;
+  }
+  if ((rows && rows != gst_shared_matrix_get_rows (matrix)) ||
+      (cols && cols != gst_shared_matrix_get_cols (matrix))) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("The checkpoint '%s' holds a %" G_GUINT64_FORMAT " x %u matrix but "
+            "the element was set to rows=%" G_GUINT64_FORMAT " cols=%u", path,
+            gst_shared_matrix_get_rows (matrix),
+            gst_shared_matrix_get_cols (matrix), rows, cols), (NULL));
+    gst_object_unref (matrix);
+    return NULL;
+  }
+  GST_INFO_OBJECT (self, "restored checkpoint %s: version %" G_GUINT64_FORMAT
+      ", last offset %" G_GUINT64_FORMAT, path,
+      gst_shared_matrix_get_version (matrix), last_offset);
+  GST_OBJECT_LOCK (self);
+  self->have_last_offset = last_offset != GST_BUFFER_OFFSET_NONE;
+  self->last_offset = self->have_last_offset ? last_offset : 0;
+  GST_OBJECT_UNLOCK (self);
+  return matrix;
+}
+
 static GstSharedMatrix *
 create_matrix (GstSharedMatrixElement * self, const gchar * location,
-    guint64 rows, guint cols, GstSharedMatrixDType dtype,
-    GstSharedMatrixBackend backend, gint device_id)
+    const gchar * checkpoint, guint64 rows, guint cols,
+    GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
+    gint device_id)
 {
   GstSharedMatrix *matrix;
   GError *err = NULL;
+
+  if (checkpoint && g_file_test (checkpoint, G_FILE_TEST_EXISTS))
+    return restore_checkpoint (self, checkpoint, rows, cols, backend,
+        device_id);
+
+  /* a new matrix holds no producer's updates yet */
+  GST_OBJECT_LOCK (self);
+  self->have_last_offset = FALSE;
+  self->last_offset = 0;
+  GST_OBJECT_UNLOCK (self);
 
   if (location) {
     matrix = gst_shared_matrix_new_from_npy_full (location, backend, device_id,
@@ -265,7 +329,7 @@ static gboolean
 ensure_matrix (GstSharedMatrixElement * self)
 {
   GstSharedMatrix *matrix = NULL;
-  gchar *name, *location;
+  gchar *name, *location, *checkpoint;
   guint64 rows;
   guint cols;
   GstSharedMatrixDType dtype;
@@ -280,6 +344,7 @@ ensure_matrix (GstSharedMatrixElement * self)
   }
   name = g_strdup (self->matrix_name);
   location = g_strdup (self->location);
+  checkpoint = g_strdup (self->checkpoint_location);
   rows = self->rows;
   cols = self->cols;
   dtype = self->dtype;
@@ -316,8 +381,8 @@ ensure_matrix (GstSharedMatrixElement * self)
       shared = NULL;
     } else {
       if (matrix == NULL)
-        matrix = create_matrix (self, location, rows, cols, dtype, backend,
-            device_id);
+        matrix = create_matrix (self, location, checkpoint, rows, cols, dtype,
+            backend, device_id);
       if (matrix)
         registry_insert_locked (name, matrix);
       else
@@ -326,8 +391,8 @@ ensure_matrix (GstSharedMatrixElement * self)
     g_mutex_unlock (&registry_lock);
     gst_clear_object (&shared);
   } else {
-    matrix = create_matrix (self, location, rows, cols, dtype, backend,
-        device_id);
+    matrix = create_matrix (self, location, checkpoint, rows, cols, dtype,
+        backend, device_id);
     ok = matrix != NULL;
   }
 
@@ -345,6 +410,7 @@ ensure_matrix (GstSharedMatrixElement * self)
   gst_clear_object (&matrix);
   g_free (name);
   g_free (location);
+  g_free (checkpoint);
   return ok;
 }
 
@@ -594,6 +660,78 @@ post_stats (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
       gst_message_new_element (GST_OBJECT (self), s));
 }
 
+/* ---- checkpoints --------------------------------------------------------- */
+
+typedef struct
+{
+  gchar *path;
+  GBytes *contents;
+} CheckpointJob;
+
+/* Runs on the writer thread: the streaming thread only paid for the copy. */
+static void
+write_checkpoint_job (gpointer data, gpointer user_data)
+{
+  GstSharedMatrixElement *self = user_data;
+  CheckpointJob *job = data;
+  GError *err = NULL;
+
+  if (!gst_shared_matrix_write_checkpoint (job->path, job->contents, &err)) {
+    /* A failed write keeps the previous checkpoint and streaming goes on:
+     * losing the stream over a full disk would lose more than a checkpoint. */
+    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
+        ("Checkpoint not written, the previous one is kept: %s", err->message),
+        (NULL));
+    g_clear_error (&err);
+  } else {
+    GST_DEBUG_OBJECT (self, "checkpoint written to %s", job->path);
+  }
+  g_free (job->path);
+  g_bytes_unref (job->contents);
+  g_free (job);
+}
+
+/* Copies the matrix now (consistent with last-offset) and writes it on the
+ * writer thread, or right here when @wait (EOS: the checkpoint must be on
+ * disk before EOS goes on). A periodic checkpoint is skipped while another
+ * is still queued, so slow disks cost checkpoints, not memory. */
+static void
+checkpoint (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
+    const gchar * path, gboolean wait)
+{
+  CheckpointJob *job;
+  guint64 last_offset;
+
+  if (!wait && g_thread_pool_unprocessed (self->checkpoint_writer) > 0) {
+    GST_INFO_OBJECT (self, "previous checkpoint still queued, skipping one");
+    return;
+  }
+  job = g_new0 (CheckpointJob, 1);
+  job->path = g_strdup (path);
+  GST_OBJECT_LOCK (self);
+  last_offset = self->have_last_offset ? self->last_offset :
+      GST_BUFFER_OFFSET_NONE;
+  GST_OBJECT_UNLOCK (self);
+  job->contents = gst_shared_matrix_get_checkpoint (matrix, last_offset);
+  if (job->contents == NULL) {
+    GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
+        ("No memory for a checkpoint copy of the matrix; the previous "
+            "checkpoint is kept"), (NULL));
+    g_free (job->path);
+    g_free (job);
+    return;
+  }
+  if (wait) {
+    /* drain the queue first so the files land in order */
+    g_thread_pool_free (self->checkpoint_writer, FALSE, TRUE);
+    self->checkpoint_writer = g_thread_pool_new (write_checkpoint_job, self, 1,
+        FALSE, NULL);
+    write_checkpoint_job (job, self);
+  } else {
+    g_thread_pool_push (self->checkpoint_writer, job, NULL);
+  }
+}
+
 /* ---- the data path ------------------------------------------------------- */
 
 static GstFlowReturn
@@ -614,6 +752,8 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   GError *err = NULL;
   GstMapInfo map;
   GstClockTime now;
+  gchar *checkpoint_path;
+  guint checkpoint_every;
   gsize n;
 
   if (!self->have_caps) {
@@ -623,8 +763,25 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
+  /* exactly once: a producer replaying after a crash resends what the
+   * restored checkpoint already holds */
+  if (self->skip_through != GST_BUFFER_OFFSET_NONE &&
+      GST_BUFFER_OFFSET_IS_VALID (buf) &&
+      GST_BUFFER_OFFSET (buf) <= self->skip_through) {
+    GST_LOG_OBJECT (self, "skipping update %" G_GUINT64_FORMAT ", already in "
+        "the checkpoint", GST_BUFFER_OFFSET (buf));
+    GST_OBJECT_LOCK (self);
+    self->updates_skipped++;
+    GST_OBJECT_UNLOCK (self);
+    gst_buffer_unref (buf);
+    return GST_FLOW_OK;
+  }
+
   GST_OBJECT_LOCK (self);
   matrix = gst_object_ref (self->matrix);
+  checkpoint_path = self->checkpoint_every ?
+      g_strdup (self->checkpoint_location) : NULL;
+  checkpoint_every = self->checkpoint_every;
   op = self->op;
   invalid_index = self->invalid_index;
   non_finite = self->non_finite;
@@ -661,11 +818,18 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   self->rows_applied += result.rows_applied;
   self->rows_dropped +=
       result.rows_dropped_invalid + result.rows_dropped_non_finite;
-  if (GST_BUFFER_OFFSET_IS_VALID (buf))
+  if (GST_BUFFER_OFFSET_IS_VALID (buf)) {
     self->last_offset = GST_BUFFER_OFFSET (buf);
+    self->have_last_offset = TRUE;
+  }
   if (GST_BUFFER_PTS_IS_VALID (buf))
     self->last_pts = GST_BUFFER_PTS (buf);
   GST_OBJECT_UNLOCK (self);
+
+  if (checkpoint_path && ++self->updates_since_checkpoint >= checkpoint_every) {
+    self->updates_since_checkpoint = 0;
+    checkpoint (self, matrix, checkpoint_path, FALSE);
+  }
 
   now = current_running_time (self, buf);
   self->last_running_time = now;
@@ -693,6 +857,7 @@ unmap:
   gst_buffer_unmap (buf, &map);
 done:
   g_clear_error (&err);
+  g_free (checkpoint_path);
   gst_buffer_unref (buf);
   gst_object_unref (matrix);
   return ret;
@@ -769,11 +934,16 @@ gst_shared_matrix_element_sink_event (GstPad * pad, GstObject * parent,
     case GST_EVENT_EOS:{
       GstSharedMatrix *matrix = get_matrix (self);
       gboolean snapshot_on_eos, post_messages;
+      gchar *checkpoint_path;
 
       GST_OBJECT_LOCK (self);
       snapshot_on_eos = self->snapshot_on_eos;
       post_messages = self->post_messages;
+      checkpoint_path = g_strdup (self->checkpoint_location);
       GST_OBJECT_UNLOCK (self);
+      if (matrix && checkpoint_path)
+        checkpoint (self, matrix, checkpoint_path, TRUE);
+      g_free (checkpoint_path);
       if (matrix && snapshot_on_eos)
         push_snapshot (self, matrix);
       /* the final message measures on the same time line as the others */
@@ -901,6 +1071,8 @@ reset_streaming_state (GstSharedMatrixElement * self)
   self->last_running_time = GST_CLOCK_TIME_NONE;
   self->rows_at_last_message = 0;
   self->start_monotonic = g_get_monotonic_time ();
+  self->skip_through = GST_BUFFER_OFFSET_NONE;
+  self->updates_since_checkpoint = 0;
   GST_OBJECT_LOCK (self);
   self->last_pts = GST_CLOCK_TIME_NONE;
   GST_OBJECT_UNLOCK (self);
@@ -926,7 +1098,12 @@ gst_shared_matrix_element_change_state (GstElement * element,
       reset_streaming_state (self);
       GST_OBJECT_LOCK (self);
       self->rows_at_last_message = self->rows_applied;
+      /* what the matrix holds already, restored or from an earlier run */
+      if (self->checkpoint_location && self->have_last_offset)
+        self->skip_through = self->last_offset;
       GST_OBJECT_UNLOCK (self);
+      self->checkpoint_writer = g_thread_pool_new (write_checkpoint_job, self,
+          1, FALSE, NULL);
       break;
     default:
       break;
@@ -937,6 +1114,9 @@ gst_shared_matrix_element_change_state (GstElement * element,
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       reset_streaming_state (self);
+      /* finish the checkpoint in flight */
+      g_thread_pool_free (self->checkpoint_writer, FALSE, TRUE);
+      self->checkpoint_writer = NULL;
       break;
     default:
       break;
@@ -1039,6 +1219,14 @@ gst_shared_matrix_element_set_property (GObject * object, guint prop_id,
     case PROP_MESSAGE_INTERVAL:
       self->message_interval = g_value_get_uint64 (value);
       break;
+    case PROP_CHECKPOINT_LOCATION:
+      g_free (self->checkpoint_location);
+      self->checkpoint_location = g_value_dup_string (value);
+      forget_own_matrix_locked (self);
+      break;
+    case PROP_CHECKPOINT_EVERY:
+      self->checkpoint_every = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1102,6 +1290,12 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
     case PROP_MESSAGE_INTERVAL:
       g_value_set_uint64 (value, self->message_interval);
       break;
+    case PROP_CHECKPOINT_LOCATION:
+      g_value_set_string (value, self->checkpoint_location);
+      break;
+    case PROP_CHECKPOINT_EVERY:
+      g_value_set_uint (value, self->checkpoint_every);
+      break;
     case PROP_ACTIVE_BACKEND:
       g_value_set_enum (value, self->matrix ?
           gst_shared_matrix_get_backend (self->matrix) :
@@ -1123,6 +1317,9 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
     case PROP_LAST_OFFSET:
       g_value_set_uint64 (value, self->last_offset);
       break;
+    case PROP_UPDATES_SKIPPED:
+      g_value_set_uint64 (value, self->updates_skipped);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1138,6 +1335,7 @@ gst_shared_matrix_element_finalize (GObject * object)
   gst_clear_object (&self->matrix);
   g_free (self->matrix_name);
   g_free (self->location);
+  g_free (self->checkpoint_location);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1234,6 +1432,18 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
       g_param_spec_uint64 ("message-interval", "Message interval",
           "Running time (ns) between sharedmatrix-stats messages", 1,
           G_MAXUINT64, DEFAULT_PROP_MESSAGE_INTERVAL, rw));
+  g_object_class_install_property (gobject_class, PROP_CHECKPOINT_LOCATION,
+      g_param_spec_string ("checkpoint-location", "Checkpoint location",
+          "Crash-safe checkpoint file (.npy + version and last-offset "
+          "trailer), written atomically every checkpoint-every updates and at "
+          "EOS. If it exists at start, the matrix is restored from it and "
+          "updates with OFFSET <= the restored last-offset are skipped",
+          DEFAULT_PROP_CHECKPOINT_LOCATION, rw));
+  g_object_class_install_property (gobject_class, PROP_CHECKPOINT_EVERY,
+      g_param_spec_uint ("checkpoint-every", "Checkpoint every",
+          "Write a checkpoint after every N applied updates (0 = only at EOS); "
+          "needs checkpoint-location", 0, G_MAXUINT,
+          DEFAULT_PROP_CHECKPOINT_EVERY, rw));
   g_object_class_install_property (gobject_class, PROP_ACTIVE_BACKEND,
       g_param_spec_enum ("active-backend", "Active backend",
           "Backend actually holding the matrix (auto until there is one)",
@@ -1253,6 +1463,10 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
       g_param_spec_uint64 ("rows-dropped", "Rows dropped",
           "Delta rows skipped by the invalid-index or non-finite drop "
           "policies", 0, G_MAXUINT64, 0, ro));
+  g_object_class_install_property (gobject_class, PROP_UPDATES_SKIPPED,
+      g_param_spec_uint64 ("updates-skipped", "Updates skipped",
+          "Replayed updates skipped because the restored checkpoint already "
+          "holds them (OFFSET <= its last-offset)", 0, G_MAXUINT64, 0, ro));
   g_object_class_install_property (gobject_class, PROP_LAST_OFFSET,
       g_param_spec_uint64 ("last-offset", "Last offset",
           "OFFSET (producer sequence number) of the last applied update", 0,

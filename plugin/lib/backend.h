@@ -51,4 +51,11 @@ typedef struct
 
 extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu;
 
+/* Built with -Dcuda (HAVE_CUDA_BACKEND): */
+extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda;
+/* TRUE when a CUDA device is usable; otherwise FALSE with @error saying why
+ * (no driver, no device, which CUDA error, GST_SHARED_MATRIX_FORCE_CPU).
+ * Probes CUDA lazily, once per process. */
+gboolean gst_shared_matrix_backend_cuda_usable (GError ** error);
+
 G_END_DECLS

@@ -158,18 +158,43 @@ gst_shared_matrix_init (GstSharedMatrix * self)
   g_mutex_init (&self->data_lock);
 }
 
+/* auto: CUDA when a device is usable, else CPU. cuda: CUDA or an error that
+ * says why not. The CUDA probe runs here, lazily (once per process), never
+ * at plugin load. */
 static const GstSharedMatrixBackendOps *
 select_backend (GstSharedMatrixBackend backend, GError ** error)
 {
+#ifdef HAVE_CUDA_BACKEND
+  GError *why = NULL;
+#endif
+
   switch (backend) {
     case GST_SHARED_MATRIX_BACKEND_AUTO:
+#ifdef HAVE_CUDA_BACKEND
+      if (gst_shared_matrix_backend_cuda_usable (&why))
+        return &gst_shared_matrix_backend_cuda;
+      GST_INFO ("backend auto: using the CPU backend because the CUDA "
+          "backend is not usable: %s", why->message);
+      g_clear_error (&why);
+#endif
+      return &gst_shared_matrix_backend_cpu;
     case GST_SHARED_MATRIX_BACKEND_CPU:
       return &gst_shared_matrix_backend_cpu;
     case GST_SHARED_MATRIX_BACKEND_CUDA:
+#ifdef HAVE_CUDA_BACKEND
+      if (gst_shared_matrix_backend_cuda_usable (&why))
+        return &gst_shared_matrix_backend_cuda;
+      g_set_error (error, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_BACKEND,
+          "The CUDA backend was requested but no GPU is usable: %s; use "
+          "backend=auto or cpu", why->message);
+      g_clear_error (&why);
+#else
       g_set_error (error, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_BACKEND,
           "The CUDA backend was requested but this build of "
           "gst-sharedmatrix has no CUDA support; use backend=auto or cpu");
+#endif
       return NULL;
   }
   g_set_error (error, GST_SHARED_MATRIX_ERROR,
@@ -968,4 +993,196 @@ gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
   ok = gst_shared_matrix_write_file_atomic (path, data, size, error);
   g_bytes_unref (contents);
   return ok;
+}
+
+/* ---- checkpoints ---------------------------------------------------------
+ *
+ * A checkpoint is a .npy file with a 24-byte trailer after the array data:
+ * "GSTSMCK1", the matrix version and the last applied producer offset
+ * (G_MAXUINT64 = none), both little-endian guint64. numpy.load reads the
+ * array and ignores the trailer. */
+
+#define CHECKPOINT_MAGIC "GSTSMCK1"
+#define CHECKPOINT_TRAILER_SIZE 24
+
+/**
+ * gst_shared_matrix_get_checkpoint:
+ * @self: a #GstSharedMatrix
+ * @last_offset: the producer offset of the last update the matrix holds,
+ *   %G_MAXUINT64 (GST_BUFFER_OFFSET_NONE) for none
+ *
+ * A consistent copy of the matrix as checkpoint file contents: a `.npy` file
+ * (numpy.load reads it) followed by a trailer recording the matrix version
+ * and @last_offset. Write it with gst_shared_matrix_write_checkpoint(),
+ * possibly from another thread.
+ *
+ * Returns: (transfer full) (nullable): the contents, %NULL when host memory
+ *   for the copy cannot be allocated
+ */
+GBytes *
+gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset)
+{
+  gsize npy_size, size;
+  guint64 version, le;
+  guint8 *data;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+
+  npy_size = gst_shared_matrix_get_size (self, GST_SHARED_MATRIX_FORMAT_NPY);
+  size = npy_size + CHECKPOINT_TRAILER_SIZE;
+  data = g_try_malloc (size);
+  if (data == NULL) {
+    GST_ERROR_OBJECT (self, "cannot allocate %" G_GSIZE_FORMAT " bytes for "
+        "a checkpoint", size);
+    return NULL;
+  }
+  gst_shared_matrix_copy_to (self, GST_SHARED_MATRIX_FORMAT_NPY, data,
+      npy_size, &version, NULL);
+  memcpy (data + npy_size, CHECKPOINT_MAGIC, 8);
+  le = GUINT64_TO_LE (version);
+  memcpy (data + npy_size + 8, &le, 8);
+  le = GUINT64_TO_LE (last_offset);
+  memcpy (data + npy_size + 16, &le, 8);
+  return g_bytes_new_take (data, size);
+}
+
+/**
+ * gst_shared_matrix_write_checkpoint:
+ * @path: (type filename): where to write
+ * @checkpoint: contents from gst_shared_matrix_get_checkpoint()
+ * @error: return location for a #GError
+ *
+ * Writes a checkpoint atomically (temporary file, fsync, rename, fsync of
+ * the directory): a crash at any instant leaves the previous checkpoint or
+ * the new one, never a mix.
+ *
+ * Returns: %TRUE on success; on failure the previous file is untouched
+ */
+gboolean
+gst_shared_matrix_write_checkpoint (const gchar * path, GBytes * checkpoint,
+    GError ** error)
+{
+  gsize size;
+  gconstpointer data;
+
+  g_return_val_if_fail (path != NULL && checkpoint != NULL, FALSE);
+  data = g_bytes_get_data (checkpoint, &size);
+  return gst_shared_matrix_write_file_atomic (path, data, size, error);
+}
+
+/**
+ * gst_shared_matrix_save_checkpoint:
+ * @self: a #GstSharedMatrix
+ * @path: (type filename): where to write
+ * @last_offset: the producer offset of the last update the matrix holds,
+ *   %G_MAXUINT64 for none
+ * @error: return location for a #GError
+ *
+ * gst_shared_matrix_get_checkpoint() and gst_shared_matrix_write_checkpoint()
+ * in one call.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_save_checkpoint (GstSharedMatrix * self, const gchar * path,
+    guint64 last_offset, GError ** error)
+{
+  GBytes *contents;
+  gboolean ok;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  contents = gst_shared_matrix_get_checkpoint (self, last_offset);
+  if (contents == NULL) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate memory for a checkpoint of the matrix to %s", path);
+    return FALSE;
+  }
+  ok = gst_shared_matrix_write_checkpoint (path, contents, error);
+  g_bytes_unref (contents);
+  return ok;
+}
+
+/* Reads the trailer behind the array data of a checkpoint file. */
+static gboolean
+read_checkpoint_trailer (const gchar * path, gsize data_end, guint64 * version,
+    guint64 * last_offset, GError ** error)
+{
+  GMappedFile *file = g_mapped_file_new (path, FALSE, error);
+  const guint8 *p;
+  gsize length;
+  gboolean ok = FALSE;
+
+  if (file == NULL)
+    return FALSE;
+  length = g_mapped_file_get_length (file);
+  p = (const guint8 *) g_mapped_file_get_contents (file);
+  if (length != data_end + CHECKPOINT_TRAILER_SIZE ||
+      memcmp (p + data_end, CHECKPOINT_MAGIC, 8) != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_NPY,
+        "%s is a .npy file but not a checkpoint: expected %" G_GSIZE_FORMAT
+        " bytes ending in a " CHECKPOINT_MAGIC " trailer, found %"
+        G_GSIZE_FORMAT " bytes", path, data_end + CHECKPOINT_TRAILER_SIZE,
+        length);
+  } else {
+    guint64 le;
+
+    memcpy (&le, p + data_end + 8, 8);
+    *version = GUINT64_FROM_LE (le);
+    memcpy (&le, p + data_end + 16, 8);
+    *last_offset = GUINT64_FROM_LE (le);
+    ok = TRUE;
+  }
+  g_mapped_file_unref (file);
+  return ok;
+}
+
+/**
+ * gst_shared_matrix_new_from_checkpoint:
+ * @path: (type filename): a checkpoint written by
+ *   gst_shared_matrix_write_checkpoint()
+ * @backend: requested backend
+ * @device_id: GPU to use for the CUDA backend, -1 for the default one
+ * @last_offset: (out) (optional): the producer offset recorded in the
+ *   checkpoint, %G_MAXUINT64 for none
+ * @error: return location for a #GError
+ *
+ * Restores a matrix, its contents and its version, from a checkpoint.
+ *
+ * Returns: (transfer full) (nullable): the matrix, or %NULL with @error set
+ */
+GstSharedMatrix *
+gst_shared_matrix_new_from_checkpoint (const gchar * path,
+    GstSharedMatrixBackend backend, gint device_id, guint64 * last_offset,
+    GError ** error)
+{
+  GstSharedMatrixNpyInfo info;
+  GstSharedMatrix *self;
+  guint64 version, offset;
+  GBytes *data;
+
+  g_return_val_if_fail (path != NULL, NULL);
+
+  data = gst_shared_matrix_npy_load (path, &info, error);
+  if (data == NULL)
+    return NULL;
+  /* our checkpoints are always C order, little-endian: the data ends where
+   * the header says plus the array size */
+  if (!read_checkpoint_trailer (path, info.data_offset +
+          g_bytes_get_size (data), &version, &offset, error)) {
+    g_bytes_unref (data);
+    return NULL;
+  }
+  self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
+      device_id, error);
+  if (self) {
+    self->ops->write (self->storage, g_bytes_get_data (data, NULL));
+    self->version = version;
+    if (last_offset)
+      *last_offset = offset;
+  }
+  g_bytes_unref (data);
+  return self;
 }

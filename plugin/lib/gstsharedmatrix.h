@@ -86,4 +86,14 @@ GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,
 gboolean gst_shared_matrix_save_npy (GstSharedMatrix * self,
     const gchar * path, GError ** error);
 
+GBytes *gst_shared_matrix_get_checkpoint (GstSharedMatrix * self,
+    guint64 last_offset);
+gboolean gst_shared_matrix_write_checkpoint (const gchar * path,
+    GBytes * checkpoint, GError ** error);
+gboolean gst_shared_matrix_save_checkpoint (GstSharedMatrix * self,
+    const gchar * path, guint64 last_offset, GError ** error);
+GstSharedMatrix *gst_shared_matrix_new_from_checkpoint (const gchar * path,
+    GstSharedMatrixBackend backend, gint device_id, guint64 * last_offset,
+    GError ** error);
+
 G_END_DECLS
