@@ -262,7 +262,8 @@ gst_shared_matrix_new_full (guint64 rows, guint cols,
   shape.cols = cols;
   shape.dtype = dtype;
   shape.row_bytes = (gsize) cols * gst_shared_matrix_dtype_size (dtype);
-  if (rows > G_MAXSIZE / shape.row_bytes) {
+  /* allocators take sizes as signed: half the address space is the limit */
+  if (rows > G_MAXSSIZE / shape.row_bytes) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
         GST_SHARED_MATRIX_ERROR_NO_MEMORY,
         "A %" G_GUINT64_FORMAT " x %u %s matrix does not fit in the address "
