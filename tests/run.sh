@@ -6,9 +6,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 
 status=0
+# meson names the log after the test setup (testlog-valgrind.json for
+# --setup valgrind): clear old logs, then read the one this run wrote
+rm -f "$BUILD_DIR"/meson-logs/testlog*.json
 meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 "$@" || status=$?
+logs=("$BUILD_DIR"/meson-logs/testlog*.json)
 
-/usr/bin/python3 - "$BUILD_DIR/meson-logs/testlog.json" <<'PY'
+/usr/bin/python3 - "${logs[0]}" <<'PY'
 import json, sys
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 with open(sys.argv[1]) as f:
