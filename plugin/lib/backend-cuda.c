@@ -1,0 +1,653 @@
+/* gst-sharedmatrix: CUDA backend
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The matrix lives in cudaMalloc memory on one device and every operation
+ * on it is queued on one stream per matrix, so operations apply in the
+ * order the library issues them (it serialises calls under its data lock).
+ *
+ * Updates: the host groups the occurrences by row (update-grouping.c),
+ * writes the grouping and the delta rows into a pinned staging slot, queues
+ * an asynchronous copy to the slot's device twin and the scatter kernel, and
+ * returns. A ring of slots keeps several updates in flight; a slot is
+ * reused once the event recorded after its copy has completed, which is the
+ * only wait on the update path. Slots grow (amortised) when an update is
+ * larger than the slot, up to MAX_SLOT_BYTES; larger updates are applied as
+ * consecutive chunks in buffer order, which gives the same result because a
+ * row's occurrences are still applied in buffer order.
+ *
+ * Host readers (read, gather) synchronise the stream, so they see every
+ * update queued before them and none half-applied.
+ *
+ * cudart is linked statically and nothing touches CUDA before the first
+ * matrix asks for the backend (the probe, once per process), so the library
+ * loads and serves on the CPU on machines without an NVIDIA driver.
+ */
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#include <gst/gst.h>
+
+#include "backend.h"
+#include "update-grouping.h"
+#include "scatter-launch.h"
+
+GST_DEBUG_CATEGORY_STATIC (sm_cuda_debug);
+#define GST_CAT_DEFAULT sm_cuda_debug
+
+#ifndef SM_CUDA_MIN_ARCH
+#define SM_CUDA_MIN_ARCH 75
+#endif
+#ifndef SM_CUDA_ARCHS
+#define SM_CUDA_ARCHS "75 80 86 89 90"
+#endif
+
+#define FORCE_CPU_ENV "GST_SHARED_MATRIX_FORCE_CPU"
+
+/* updates in flight per matrix */
+#define N_SLOTS 4
+#define MIN_SLOT_BYTES ((gsize) 1 << 20)
+/* 16 MiB transfers already run at full PCIe speed; a bigger cap would only
+ * pin more memory (N_SLOTS x this, plus as much on the device) */
+#define MAX_SLOT_BYTES ((gsize) 16 << 20)
+#define SLOT_ALIGN 256
+
+#define ALIGN_UP(x) (((x) + SLOT_ALIGN - 1) & ~(gsize) (SLOT_ALIGN - 1))
+
+/* ---- error checking ------------------------------------------------------ */
+
+/* Every CUDA runtime call goes through here: failures are logged with the
+ * call, where it was made and CUDA's own description, and optionally
+ * returned as a GError. */
+static gboolean
+check_cuda (cudaError_t err, const gchar * call, const gchar * file,
+    const gchar * func, gint line, GError ** error)
+{
+  if (G_LIKELY (err == cudaSuccess))
+    return TRUE;
+  gst_debug_log (sm_cuda_debug, GST_LEVEL_ERROR, file, func, line, NULL,
+      "%s failed: %s (%s, error %d)", call, cudaGetErrorString (err),
+      cudaGetErrorName (err), (gint) err);
+  g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_BACKEND,
+      "CUDA call %s failed: %s (%s, error %d)", call, cudaGetErrorString (err),
+      cudaGetErrorName (err), (gint) err);
+  return FALSE;
+}
+
+#define CUDA_CHECK(call, error) \
+  check_cuda ((call), #call, __FILE__, G_STRFUNC, __LINE__, (error))
+
+/* ---- probing --------------------------------------------------------------*/
+
+typedef struct
+{
+  gint n_devices;               /* as cudaGetDeviceCount reports */
+  gint first_usable;            /* -1: none */
+  gint *arch;                   /* per device: major * 10 + minor */
+  gchar *why_not;               /* NULL when a device is usable */
+} CudaProbe;
+
+static void
+ensure_debug_category (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    GST_DEBUG_CATEGORY_INIT (sm_cuda_debug, "sharedmatrixcuda", 0,
+        "Shared matrix CUDA backend");
+    g_once_init_leave (&done, 1);
+  }
+}
+
+static gchar *
+describe_count_error (cudaError_t err)
+{
+  const gchar *reason;
+
+  switch ((gint) err) {
+    case cudaErrorInsufficientDriver:  /* 35 */
+      reason = "no NVIDIA driver is installed or loaded, or it is older "
+          "than this build's CUDA runtime needs";
+      break;
+    case cudaErrorNoDevice:    /* 100 */
+      reason = "the NVIDIA driver is loaded but reports no CUDA-capable "
+          "device (check CUDA_VISIBLE_DEVICES)";
+      break;
+    case cudaErrorStubLibrary: /* 34 */
+      reason = "the libcuda.so found is the CUDA toolkit's stub library, "
+          "not a real NVIDIA driver (remove the stubs directory from the "
+          "library path)";
+      break;
+    default:
+      reason = "cudaGetDeviceCount failed";
+      break;
+  }
+  return g_strdup_printf ("%s (cudaGetDeviceCount: %s, error %d: %s)", reason,
+      cudaGetErrorName (err), (gint) err, cudaGetErrorString (err));
+}
+
+static const CudaProbe *
+probe (void)
+{
+  static CudaProbe result;
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    CudaProbe p = { 0, -1, NULL, NULL };
+    cudaError_t err;
+    gint d;
+
+    ensure_debug_category ();
+    err = cudaGetDeviceCount (&p.n_devices);
+    if (err != cudaSuccess) {
+      /* clear the error so later calls do not report it again */
+      (void) cudaGetLastError ();
+      p.n_devices = 0;
+      p.why_not = describe_count_error (err);
+    } else if (p.n_devices == 0) {
+      p.why_not = g_strdup ("the NVIDIA driver reports 0 CUDA devices");
+    } else {
+      GString *old = g_string_new (NULL);
+
+      p.arch = g_new0 (gint, p.n_devices);
+      for (d = 0; d < p.n_devices; d++) {
+        struct cudaDeviceProp prop;
+
+        if (!CUDA_CHECK (cudaGetDeviceProperties (&prop, d), NULL))
+          continue;
+        p.arch[d] = prop.major * 10 + prop.minor;
+        GST_INFO ("CUDA device %d: %s, compute capability %d.%d, %"
+            G_GSIZE_FORMAT " MiB", d, prop.name, prop.major, prop.minor,
+            (gsize) (prop.totalGlobalMem >> 20));
+        if (p.arch[d] >= SM_CUDA_MIN_ARCH && p.first_usable < 0)
+          p.first_usable = d;
+        else if (p.arch[d] < SM_CUDA_MIN_ARCH)
+          g_string_append_printf (old, "%sdevice %d: %s, %d.%d",
+              old->len ? "; " : "", d, prop.name, prop.major, prop.minor);
+      }
+      if (p.first_usable < 0)
+        p.why_not = g_strdup_printf ("%d CUDA device(s) found but none has "
+            "compute capability %d.%d or newer, the oldest this build has "
+            "kernels for (%s)", p.n_devices, SM_CUDA_MIN_ARCH / 10,
+            SM_CUDA_MIN_ARCH % 10, old->str);
+      g_string_free (old, TRUE);
+    }
+    if (p.why_not)
+      GST_INFO ("CUDA backend not usable: %s", p.why_not);
+    result = p;
+    g_once_init_leave (&done, 1);
+  }
+  return &result;
+}
+
+/* Whether the CUDA backend can hold a matrix: a driver and at least one
+ * device this build has kernels for, and GST_SHARED_MATRIX_FORCE_CPU not
+ * set. Probes CUDA once per process, on the first call. */
+gboolean
+gst_shared_matrix_backend_cuda_usable (GError ** error)
+{
+  const gchar *force = g_getenv (FORCE_CPU_ENV);
+  const CudaProbe *p;
+
+  /* read every time so that tests can toggle it */
+  if (force && *force && strcmp (force, "0") != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_BACKEND,
+        "%s=%s is set in the environment, which forces the CPU backend",
+        FORCE_CPU_ENV, force);
+    return FALSE;
+  }
+  p = probe ();
+  if (p->why_not) {
+    g_set_error_literal (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_BACKEND, p->why_not);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- storage ---------------------------------------------------------------*/
+
+typedef struct
+{
+  guint8 *host;                 /* pinned */
+  guint8 *dev;                  /* device twin, same capacity */
+  gsize capacity;
+  cudaEvent_t copied;           /* recorded after the copy that reads host */
+  gboolean pending;
+} Slot;
+
+typedef struct
+{
+  GstSharedMatrixShape shape;
+  gint device;
+  guint8 *data;
+  cudaStream_t stream;
+  Slot slots[N_SLOTS];
+  guint next_slot;
+  gsize min_slot_bytes;
+  SmUpdateGrouping grouping;
+  /* set after a CUDA failure on a path that cannot return an error */
+  gboolean failed;
+} CudaStorage;
+
+/* For paths with no error return (the vtable's apply/read/write/gather):
+ * the failure is logged by CUDA_CHECK; warn once per matrix as well. */
+static void
+mark_failed (CudaStorage * s, const gchar * what)
+{
+  if (!s->failed)
+    g_warning ("gst-sharedmatrix: the CUDA backend failed to %s the %"
+        G_GUINT64_FORMAT " x %u matrix on device %d; its contents may be "
+        "stale from now on (see the sharedmatrixcuda debug log)", what,
+        s->shape.rows, s->shape.cols, s->device);
+  s->failed = TRUE;
+}
+
+static void
+slot_free (Slot * slot)
+{
+  if (slot->host)
+    CUDA_CHECK (cudaFreeHost (slot->host), NULL);
+  if (slot->dev)
+    CUDA_CHECK (cudaFree (slot->dev), NULL);
+  slot->host = slot->dev = NULL;
+  slot->capacity = 0;
+}
+
+static gboolean
+slot_alloc (CudaStorage * s, Slot * slot, gsize bytes, GError ** error)
+{
+  cudaError_t err;
+
+  err = cudaHostAlloc ((void **) &slot->host, bytes, cudaHostAllocDefault);
+  if (err != cudaSuccess) {
+    (void) cudaGetLastError ();
+    slot->host = NULL;
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes of pinned host memory "
+        "for update staging (cudaHostAlloc: %s)", bytes,
+        cudaGetErrorString (err));
+    return FALSE;
+  }
+  err = cudaMalloc ((void **) &slot->dev, bytes);
+  if (err != cudaSuccess) {
+    size_t free_bytes = 0, total = 0;
+
+    (void) cudaGetLastError ();
+    cudaMemGetInfo (&free_bytes, &total);
+    slot->dev = NULL;
+    slot_free (slot);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes of GPU memory for update "
+        "staging on CUDA device %d: %" G_GSIZE_FORMAT " bytes free of %"
+        G_GSIZE_FORMAT " (cudaMalloc: %s)", bytes, s->device,
+        (gsize) free_bytes, (gsize) total, cudaGetErrorString (err));
+    return FALSE;
+  }
+  slot->capacity = bytes;
+  return TRUE;
+}
+
+/* Waits until the slot's pinned buffer is no longer read by a copy. */
+static gboolean
+slot_wait (Slot * slot)
+{
+  if (!slot->pending)
+    return TRUE;
+  slot->pending = FALSE;
+  return CUDA_CHECK (cudaEventSynchronize (slot->copied), NULL);
+}
+
+static Slot *
+next_slot (CudaStorage * s)
+{
+  Slot *slot = &s->slots[s->next_slot];
+
+  s->next_slot = (s->next_slot + 1) % N_SLOTS;
+  return slot;
+}
+
+/* Makes @slot hold at least @bytes if it can; a failure to grow is not an
+ * error (the caller uses smaller chunks), it keeps the old buffers. */
+static void
+slot_try_grow (CudaStorage * s, Slot * slot, gsize bytes)
+{
+  GError *err = NULL;
+  Slot grown = *slot;
+  gsize want;
+
+  if (bytes <= slot->capacity)
+    return;
+  want = MAX (bytes, MIN (slot->capacity * 2, MAX_SLOT_BYTES));
+  grown.host = grown.dev = NULL;
+  if (!slot_alloc (s, &grown, want, &err)) {
+    GST_WARNING ("keeping a %" G_GSIZE_FORMAT "-byte staging slot: %s",
+        slot->capacity, err->message);
+    g_error_free (err);
+    return;
+  }
+  /* the old buffers may still be used by a queued copy or kernel; growing
+   * is rare, so simply wait for the stream */
+  if (!CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL)) {
+    slot_free (&grown);
+    return;
+  }
+  slot_free (slot);
+  grown.pending = FALSE;
+  *slot = grown;
+  GST_DEBUG ("staging slot grown to %" G_GSIZE_FORMAT " bytes", want);
+}
+
+/* Upper bound of the staging bytes of a chunk of @n occurrences. */
+static gsize
+scatter_bytes (gsize n, gsize delta_row_bytes)
+{
+  return ALIGN_UP (n * 8) + ALIGN_UP ((n + 1) * 4) + ALIGN_UP (n * 4) +
+      n * delta_row_bytes;
+}
+
+/* The most occurrences that fit @bytes of staging (at least 1). */
+static gsize
+scatter_chunk_for (gsize bytes, gsize delta_row_bytes)
+{
+  gsize per = 16 + delta_row_bytes, fixed = 4 + 3 * SLOT_ALIGN;
+  gsize n = bytes > fixed ? (bytes - fixed) / per : 0;
+
+  return CLAMP (n, 1, SM_UPDATE_GROUPING_MAX_N);
+}
+
+static void
+cuda_destroy (gpointer storage)
+{
+  CudaStorage *s = storage;
+  guint i;
+
+  CUDA_CHECK (cudaSetDevice (s->device), NULL);
+  if (s->stream)
+    CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL);
+  for (i = 0; i < N_SLOTS; i++) {
+    slot_free (&s->slots[i]);
+    if (s->slots[i].copied)
+      CUDA_CHECK (cudaEventDestroy (s->slots[i].copied), NULL);
+  }
+  if (s->data)
+    CUDA_CHECK (cudaFree (s->data), NULL);
+  if (s->stream)
+    CUDA_CHECK (cudaStreamDestroy (s->stream), NULL);
+  sm_update_grouping_clear (&s->grouping);
+  g_free (s);
+}
+
+static gpointer
+cuda_create (const GstSharedMatrixShape * shape, gint device_id,
+    GError ** error)
+{
+  const CudaProbe *p = probe ();
+  gsize bytes = shape->rows * shape->row_bytes;
+  struct cudaDeviceProp prop;
+  size_t free_bytes = 0, total = 0;
+  CudaStorage *s;
+  SmFillArgs fill;
+  cudaError_t err;
+  guint i;
+
+  if (p->why_not) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_BACKEND,
+        "The CUDA backend is not usable: %s", p->why_not);
+    return NULL;
+  }
+  if (device_id < 0)
+    device_id = p->first_usable;
+  if (device_id >= p->n_devices) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_BACKEND,
+        "CUDA device %d does not exist: %d CUDA device(s) are visible, "
+        "device-id must be -1 (the first usable one) or 0 to %d", device_id,
+        p->n_devices, p->n_devices - 1);
+    return NULL;
+  }
+  if (p->arch[device_id] < SM_CUDA_MIN_ARCH) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_BACKEND,
+        "CUDA device %d has compute capability %d.%d; this build has "
+        "kernels for sm %s (and compute_90 PTX), %d.%d or newer is needed",
+        device_id, p->arch[device_id] / 10, p->arch[device_id] % 10,
+        SM_CUDA_ARCHS, SM_CUDA_MIN_ARCH / 10, SM_CUDA_MIN_ARCH % 10);
+    return NULL;
+  }
+
+  if (!CUDA_CHECK (cudaSetDevice (device_id), error) ||
+      !CUDA_CHECK (cudaGetDeviceProperties (&prop, device_id), error))
+    return NULL;
+
+  s = g_new0 (CudaStorage, 1);
+  s->shape = *shape;
+  s->device = device_id;
+  sm_update_grouping_init (&s->grouping);
+
+  err = cudaMalloc ((void **) &s->data, bytes);
+  if (err != cudaSuccess) {
+    (void) cudaGetLastError ();
+    s->data = NULL;
+    CUDA_CHECK (cudaMemGetInfo (&free_bytes, &total), NULL);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes of GPU memory for a %"
+        G_GUINT64_FORMAT " x %u %s matrix on CUDA device %d (%s): %"
+        G_GSIZE_FORMAT " bytes free of %" G_GSIZE_FORMAT " (cudaMalloc: %s); "
+        "use a smaller matrix or backend=cpu", bytes, shape->rows, shape->cols,
+        gst_shared_matrix_dtype_to_string (shape->dtype), device_id, prop.name,
+        (gsize) free_bytes, (gsize) total, cudaGetErrorString (err));
+    goto failed;
+  }
+  if (!CUDA_CHECK (cudaStreamCreateWithFlags (&s->stream,
+              cudaStreamNonBlocking), error))
+    goto failed;
+
+  /* a slot holds at least one occurrence with a float64 delta row (the
+   * widest), so chunking can always make progress */
+  s->min_slot_bytes = MAX (MIN_SLOT_BYTES,
+      scatter_bytes (1, (gsize) shape->cols * 8));
+  s->min_slot_bytes = MAX (s->min_slot_bytes,
+      ALIGN_UP (8) + shape->row_bytes);
+  for (i = 0; i < N_SLOTS; i++) {
+    if (!CUDA_CHECK (cudaEventCreateWithFlags (&s->slots[i].copied,
+                cudaEventDisableTiming), error) ||
+        !slot_alloc (s, &s->slots[i], s->min_slot_bytes, error))
+      goto failed;
+  }
+
+  /* zero-fill on the device, then wait: errors (no kernel image for this
+   * GPU, a broken context) surface here as a GError, not later */
+  memset (&fill, 0, sizeof fill);
+  fill.dst = s->data;
+  fill.element_size = gst_shared_matrix_dtype_size (shape->dtype);
+  fill.n_elements = bytes / fill.element_size;
+  if (!CUDA_CHECK ((cudaError_t) sm_cuda_launch_fill (s->stream, &fill),
+          error) || !CUDA_CHECK (cudaStreamSynchronize (s->stream), error))
+    goto failed;
+
+  GST_INFO ("%" G_GUINT64_FORMAT " x %u %s matrix: %" G_GSIZE_FORMAT
+      " bytes on CUDA device %d (%s, %d.%d), %d staging slots of %"
+      G_GSIZE_FORMAT " bytes", shape->rows, shape->cols,
+      gst_shared_matrix_dtype_to_string (shape->dtype), bytes, device_id,
+      prop.name, prop.major, prop.minor, N_SLOTS, s->min_slot_bytes);
+  return s;
+
+failed:
+  cuda_destroy (s);
+  return NULL;
+}
+
+/* Stages and queues occurrences first .. first + n - 1 of @plan. */
+static gboolean
+apply_chunk (CudaStorage * s, Slot * slot,
+    const GstSharedMatrixUpdatePlan * plan, gsize first, gsize n)
+{
+  SmUpdateGrouping *g = &s->grouping;
+  gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
+  gsize off_start, off_order, off_deltas, total;
+  SmScatterArgs args;
+
+  sm_update_grouping_compute (g, plan->indices, plan->indices_int64, first, n,
+      plan->skip);
+  if (g->n_groups == 0)
+    return TRUE;
+
+  off_start = ALIGN_UP ((gsize) g->n_groups * 8);
+  off_order = off_start + ALIGN_UP (((gsize) g->n_groups + 1) * 4);
+  off_deltas = off_order + ALIGN_UP ((gsize) g->n_order * 4);
+  total = off_deltas + n * drow;
+  g_assert (total <= slot->capacity);
+
+  memcpy (slot->host, g->rows, (gsize) g->n_groups * 8);
+  memcpy (slot->host + off_start, g->group_start,
+      ((gsize) g->n_groups + 1) * 4);
+  memcpy (slot->host + off_order, g->order, (gsize) g->n_order * 4);
+  memcpy (slot->host + off_deltas, plan->deltas + first * drow, n * drow);
+
+  if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, total,
+              cudaMemcpyHostToDevice, s->stream), NULL) ||
+      !CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), NULL))
+    return FALSE;
+  slot->pending = TRUE;
+
+  args.matrix = s->data;
+  args.deltas = slot->dev + off_deltas;
+  args.rows = (const uint64_t *) slot->dev;
+  args.group_start = (const uint32_t *) (slot->dev + off_start);
+  args.order = (const uint32_t *) (slot->dev + off_order);
+  args.row_bytes = s->shape.row_bytes;
+  args.n_groups = g->n_groups;
+  args.cols = s->shape.cols;
+  args.dtype = s->shape.dtype;
+  args.delta_dtype = plan->delta_dtype;
+  args.op = plan->op;
+  return CUDA_CHECK ((cudaError_t) sm_cuda_launch_scatter (s->stream, &args),
+      NULL);
+}
+
+static void
+cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
+{
+  CudaStorage *s = storage;
+  gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
+  gsize max_chunk = scatter_chunk_for (MAX_SLOT_BYTES, drow);
+  gsize first = 0;
+
+  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL))
+    goto failed;
+
+  while (first < plan->n) {
+    Slot *slot = next_slot (s);
+    gsize n = MIN (plan->n - first, max_chunk);
+
+    if (!slot_wait (slot))
+      goto failed;
+    slot_try_grow (s, slot, scatter_bytes (n, drow));
+    n = MIN (n, scatter_chunk_for (slot->capacity, drow));
+    if (!apply_chunk (s, slot, plan, first, n))
+      goto failed;
+    first += n;
+  }
+  return;
+
+failed:
+  mark_failed (s, "apply an update to");
+}
+
+static void
+cuda_read (gpointer storage, guint8 * dest)
+{
+  CudaStorage *s = storage;
+  gsize bytes = s->shape.rows * s->shape.row_bytes;
+
+  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL) ||
+      !CUDA_CHECK (cudaMemcpyAsync (dest, s->data, bytes,
+              cudaMemcpyDeviceToHost, s->stream), NULL) ||
+      !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL)) {
+    /* never hand out uninitialised memory */
+    memset (dest, 0, bytes);
+    mark_failed (s, "read");
+  }
+}
+
+static void
+cuda_write (gpointer storage, const guint8 * src)
+{
+  CudaStorage *s = storage;
+  gsize bytes = s->shape.rows * s->shape.row_bytes;
+
+  /* synchronous: @src is the caller's and may go away on return */
+  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL) ||
+      !CUDA_CHECK (cudaMemcpyAsync (s->data, src, bytes,
+              cudaMemcpyHostToDevice, s->stream), NULL) ||
+      !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL))
+    mark_failed (s, "write");
+}
+
+static void
+cuda_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
+    gsize n, guint8 * dest)
+{
+  CudaStorage *s = storage;
+  gsize isize = indices_int64 ? 8 : 4;
+  gsize row_bytes = s->shape.row_bytes;
+  gsize first = 0;
+
+  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL))
+    goto failed;
+
+  while (first < n) {
+    Slot *slot = next_slot (s);
+    gsize c = n - first, off_out, per = isize + row_bytes;
+    SmGatherArgs args;
+
+    if (!slot_wait (slot))
+      goto failed;
+    slot_try_grow (s, slot, MIN (ALIGN_UP (c * isize) + c * row_bytes,
+            MAX_SLOT_BYTES));
+    /* at least one row fits: min_slot_bytes covers it */
+    c = MIN (c, MAX ((slot->capacity - SLOT_ALIGN) / per, 1));
+    off_out = ALIGN_UP (c * isize);
+    g_assert (off_out + c * row_bytes <= slot->capacity);
+
+    memcpy (slot->host, indices + first * isize, c * isize);
+    args.matrix = s->data;
+    args.indices = slot->dev;
+    args.out = slot->dev + off_out;
+    args.row_bytes = row_bytes;
+    args.n = c;
+    args.cols = s->shape.cols;
+    args.dtype = s->shape.dtype;
+    args.indices_int64 = indices_int64;
+    if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, c * isize,
+                cudaMemcpyHostToDevice, s->stream), NULL) ||
+        !CUDA_CHECK ((cudaError_t) sm_cuda_launch_gather (s->stream, &args),
+            NULL) ||
+        !CUDA_CHECK (cudaMemcpyAsync (slot->host + off_out, slot->dev +
+                off_out, c * row_bytes, cudaMemcpyDeviceToHost, s->stream),
+            NULL) || !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL))
+      goto failed;
+    memcpy (dest + first * row_bytes, slot->host + off_out, c * row_bytes);
+    first += c;
+  }
+  return;
+
+failed:
+  memset (dest, 0, n * row_bytes);
+  mark_failed (s, "gather rows from");
+}
+
+const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda = {
+  .kind = GST_SHARED_MATRIX_BACKEND_CUDA,
+  .create = cuda_create,
+  .destroy = cuda_destroy,
+  .apply = cuda_apply,
+  .read = cuda_read,
+  .write = cuda_write,
+  .gather = cuda_gather,
+};

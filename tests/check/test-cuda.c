@@ -1,0 +1,644 @@
+/* gst-sharedmatrix: the CUDA backend on a real GPU
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The semantic tests again, with backend=cuda, each compared with the CPU
+ * backend (the reference) on the same input: every op x dtype x delta
+ * dtype, duplicates, policies, big updates split into chunks, many updates
+ * in flight, gather, set_value, npy, atomicity for readers, the element.
+ *
+ * Without a usable CUDA device (no driver, no device, a build without
+ * CUDA, GST_SHARED_MATRIX_FORCE_CPU set) the whole program exits 77, which
+ * meson reports as SKIP, after printing why. The kernel bodies themselves
+ * are checked without a GPU by test-kernels.c.
+ *
+ * Results must be bit-identical to the CPU backend, except that a NaN may
+ * carry a different payload (GPUs return the canonical NaN from arithmetic
+ * on NaN, x86 propagates the operand's): NaN matches NaN.
+ */
+#include <math.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
+
+#include "gstsharedmatrix.h"
+#include "sharedmatrix-ops.h"
+
+static const gchar *op_names[] = { "set", "add", "sub", "mul", "min", "max" };
+static const gchar *dtype_names[] =
+    { "float32", "float64", "float16", "bfloat16" };
+
+static guint64
+rng_next (guint64 * s)
+{
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 0x2545F4914F6CDD1DULL;
+}
+
+static void
+fill_random (guint8 * data, gsize count, int dtype, guint64 * s,
+    gboolean specials)
+{
+  static const double special[] = { NAN, INFINITY, -INFINITY, 0.0, -0.0,
+    65520.0, 6e-8, 1e-40, 3.4e38
+  };
+  unsigned size = sm_dtype_size (dtype);
+  gsize i;
+
+  for (i = 0; i < count; i++) {
+    guint64 r = rng_next (s);
+    double v = ((r >> 11) * (1.0 / 9007199254740992.0)) * 6.0 - 3.0;
+
+    if (specials && r % 23 == 0)
+      v = special[(r >> 8) % G_N_ELEMENTS (special)];
+    sm_store (data + i * size, dtype, v);
+  }
+}
+
+static GstSharedMatrix *
+new_matrix (guint64 rows, guint cols, int dtype, GstSharedMatrixBackend b,
+    const guint8 * initial)
+{
+  GError *err = NULL;
+  GstSharedMatrix *m = gst_shared_matrix_new (rows, cols, dtype, b, &err);
+
+  fail_unless (m != NULL, "new (%s): %s", b == GST_SHARED_MATRIX_BACKEND_CUDA
+      ? "cuda" : "cpu", err ? err->message : "?");
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m), b);
+  if (initial) {
+    GBytes *bytes = g_bytes_new_static (initial,
+        rows * cols * sm_dtype_size (dtype));
+
+    fail_unless (gst_shared_matrix_set_value (m, bytes, &err), "%s",
+        err ? err->message : "?");
+    g_bytes_unref (bytes);
+  }
+  return m;
+}
+
+/* Equal bytes, or NaN in both. */
+static void
+assert_same (GBytes * cpu, GBytes * gpu, int dtype, const gchar * what)
+{
+  gsize a_size, b_size, i;
+  const guint8 *a = g_bytes_get_data (cpu, &a_size);
+  const guint8 *b = g_bytes_get_data (gpu, &b_size);
+  unsigned size = sm_dtype_size (dtype);
+
+  fail_unless_equals_uint64 (a_size, b_size);
+  for (i = 0; i < a_size; i += size) {
+    double x, y;
+
+    if (memcmp (a + i, b + i, size) == 0)
+      continue;
+    x = sm_load (a + i, dtype);
+    y = sm_load (b + i, dtype);
+    if (isnan (x) && isnan (y))
+      continue;
+    fail ("%s: element %" G_GSIZE_FORMAT " differs: cpu %.17g, cuda %.17g",
+        what, i / size, x, y);
+  }
+}
+
+static void
+assert_same_matrix (GstSharedMatrix * cpu, GstSharedMatrix * gpu,
+    const gchar * what)
+{
+  GBytes *a = gst_shared_matrix_get_value (cpu);
+  GBytes *b = gst_shared_matrix_get_value (gpu);
+
+  assert_same (a, b, gst_shared_matrix_get_dtype (cpu), what);
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (cpu),
+      gst_shared_matrix_get_version (gpu));
+  g_bytes_unref (a);
+  g_bytes_unref (b);
+}
+
+/* Applies one update to both matrices; both must accept or both reject. */
+static gboolean
+update_both (GstSharedMatrix * cpu, GstSharedMatrix * gpu, int op,
+    const void *idx, gsize n, gboolean int64, const void *deltas,
+    int delta_dtype, GstSharedMatrixInvalidIndexPolicy inv,
+    GstSharedMatrixNonFinitePolicy nf)
+{
+  GstSharedMatrixUpdateResult ra = { 0, }, rb = { 0, };
+  GError *ea = NULL, *eb = NULL;
+  GstSharedMatrixIndexType it = int64 ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 :
+      GST_SHARED_MATRIX_INDEX_TYPE_INT32;
+  gboolean oka = gst_shared_matrix_update (cpu, op, idx, n, it, deltas,
+      delta_dtype, inv, nf, &ra, &ea);
+  gboolean okb = gst_shared_matrix_update (gpu, op, idx, n, it, deltas,
+      delta_dtype, inv, nf, &rb, &eb);
+
+  fail_unless_equals_int (oka, okb);
+  if (!oka) {
+    fail_unless_equals_int (ea->code, eb->code);
+    g_clear_error (&ea);
+    g_clear_error (&eb);
+    return FALSE;
+  }
+  fail_unless_equals_uint64 (ra.rows_applied, rb.rows_applied);
+  fail_unless_equals_uint64 (ra.rows_dropped_invalid, rb.rows_dropped_invalid);
+  fail_unless_equals_uint64 (ra.rows_dropped_non_finite,
+      rb.rows_dropped_non_finite);
+  fail_unless_equals_uint64 (ra.version, rb.version);
+  return TRUE;
+}
+
+/* ---- tests ----------------------------------------------------------------*/
+
+GST_START_TEST (test_cuda_ops_match_cpu)
+{
+  int op = __i__ / 16, dtype = (__i__ / 4) % 4, ddt = __i__ % 4;
+  guint64 s = 1000 + __i__, rows = 211;
+  guint cols = 77, k;
+  gsize n = 500, i;
+  guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
+  guint8 *deltas = g_malloc (n * cols * sm_dtype_size (ddt));
+  gint64 *idx = g_new (gint64, n);
+  GstSharedMatrix *cpu, *gpu;
+  gchar *what;
+
+  fill_random (initial, rows * cols, dtype, &s, TRUE);
+  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU, initial);
+  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA, initial);
+
+  /* several updates: random with duplicates, all one row, first/last */
+  for (k = 0; k < 4; k++) {
+    for (i = 0; i < n; i++)
+      idx[i] = k == 1 ? 5 : k == 2 ? (i % 2 ? 0 : (gint64) rows - 1) :
+          (gint64) (rng_next (&s) % rows);
+    fill_random (deltas, n * cols, ddt, &s, k == 3);
+    fail_unless (update_both (cpu, gpu, op, idx, k == 2 ? 3 : n, TRUE,
+            deltas, ddt, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+            GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  }
+  what = g_strdup_printf ("op %s, matrix %s, deltas %s", op_names[op],
+      dtype_names[dtype], dtype_names[ddt]);
+  assert_same_matrix (cpu, gpu, what);
+  g_free (what);
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (initial);
+  g_free (deltas);
+  g_free (idx);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cuda_policies)
+{
+  guint64 s = 7, rows = 50;
+  guint cols = 16;
+  gsize n = 64, i;
+  float *d = g_new (float, n * cols);
+  gint32 idx[64];
+  GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstSharedMatrix *gpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+
+  fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
+  for (i = 0; i < n; i++)
+    idx[i] = i % 9 == 0 ? -3 : i % 11 == 0 ? (gint32) rows :
+        (gint32) (rng_next (&s) % rows);
+  d[3 * cols + 2] = NAN;
+  d[20 * cols] = INFINITY;
+
+  /* rejected: nothing changes, on either backend */
+  fail_if (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_ADD, idx, n, FALSE, d,
+          0, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  fail_if (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_ADD, idx, n, FALSE, d,
+          0, GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+          GST_SHARED_MATRIX_NON_FINITE_ERROR));
+  assert_same_matrix (cpu, gpu, "after rejected updates");
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (gpu), 0);
+
+  fail_unless (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_ADD, idx, n, FALSE,
+          d, 0, GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+          GST_SHARED_MATRIX_NON_FINITE_DROP));
+  fail_unless (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_MUL, idx, n, FALSE,
+          d, 0, GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  /* an update whose rows are all dropped still counts */
+  idx[0] = -1;
+  fail_unless (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_SET, idx, 1, FALSE,
+          d, 0, GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  /* and the empty update */
+  fail_unless (update_both (cpu, gpu, GST_SHARED_MATRIX_OP_SET, idx, 0, FALSE,
+          d, 0, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  assert_same_matrix (cpu, gpu, "after drop policies");
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (d);
+}
+
+GST_END_TEST;
+
+/* More than the largest staging slot (64 MiB) in one update: the backend
+ * grows its slots and then splits the update into chunks. */
+GST_START_TEST (test_cuda_big_update_chunked)
+{
+  guint64 s = 99, rows = 3000;
+  guint cols = 1024;
+  gsize n = 24000, i;           /* 96 MiB of float32 deltas */
+  guint8 *d = g_malloc (n * cols * 4);
+  gint32 *idx = g_new (gint32, n);
+  GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstSharedMatrix *gpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  int op;
+
+  for (i = 0; i < n; i++)
+    idx[i] = (gint32) (rng_next (&s) % rows);
+  fill_random (d, n * cols, 0, &s, FALSE);
+  for (op = GST_SHARED_MATRIX_OP_ADD; op >= GST_SHARED_MATRIX_OP_SET; op--)
+    fail_unless (update_both (cpu, gpu, op, idx, n, FALSE, d, 0,
+            GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+            GST_SHARED_MATRIX_NON_FINITE_APPLY));
+  assert_same_matrix (cpu, gpu, "96 MiB updates");
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (d);
+  g_free (idx);
+}
+
+GST_END_TEST;
+
+/* Many small updates queued without a reader in between (the slot ring
+ * wraps many times), then a few reads interleaved. */
+GST_START_TEST (test_cuda_many_updates_in_flight)
+{
+  guint64 s = 5, rows = 70000;
+  guint cols = 100, k;
+  gsize n = 200, i;
+  guint8 *d = g_malloc (n * cols * 2);
+  gint32 idx[200];
+  GstSharedMatrix *cpu = new_matrix (rows, cols, GST_SHARED_MATRIX_DTYPE_BFLOAT16,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstSharedMatrix *gpu = new_matrix (rows, cols, GST_SHARED_MATRIX_DTYPE_BFLOAT16,
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+
+  for (k = 0; k < 300; k++) {
+    for (i = 0; i < n; i++)
+      idx[i] = (gint32) (rng_next (&s) % (k % 2 ? 1000 : rows));
+    fill_random (d, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s, FALSE);
+    fail_unless (update_both (cpu, gpu, k % 6, idx, n, FALSE, d,
+            GST_SHARED_MATRIX_DTYPE_FLOAT16,
+            GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+            GST_SHARED_MATRIX_NON_FINITE_APPLY));
+    if (k == 100 || k == 101 || k == 250)
+      assert_same_matrix (cpu, gpu, "in flight");
+  }
+  assert_same_matrix (cpu, gpu, "300 updates");
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (gpu), 300);
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (d);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cuda_gather_and_set_value)
+{
+  int dtype;
+
+  for (dtype = 0; dtype < 4; dtype++) {
+    guint64 s = 11 + dtype, rows = 4000;
+    guint cols = 300;
+    gsize n, i;
+    guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
+    GstSharedMatrix *cpu, *gpu;
+
+    fill_random (initial, rows * cols, dtype, &s, TRUE);
+    cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
+        initial);
+    gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
+        initial);
+    assert_same_matrix (cpu, gpu, "set_value");
+
+    /* small, and bigger than a staging slot (chunked) */
+    for (n = 1; n <= 200000; n *= 60) {
+      gint64 *idx = g_new (gint64, n);
+      GBytes *ib, *a, *b;
+      GError *err = NULL;
+
+      for (i = 0; i < n; i++)
+        idx[i] = i % 4 == 1 ? 0 : i % 4 == 2 ? (gint64) rows - 1 :
+            (gint64) (rng_next (&s) % rows);
+      ib = g_bytes_new_take (idx, n * 8);
+      a = gst_shared_matrix_gather_bytes (cpu, ib,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT64, &err);
+      b = gst_shared_matrix_gather_bytes (gpu, ib,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT64, &err);
+      fail_unless (a && b);
+      assert_same (a, b, dtype, "gather");
+      g_bytes_unref (a);
+      g_bytes_unref (b);
+      g_bytes_unref (ib);
+    }
+    gst_object_unref (cpu);
+    gst_object_unref (gpu);
+    g_free (initial);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cuda_npy_roundtrip)
+{
+  gchar *dir = g_dir_make_tmp ("sm-cuda-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "m.npy", NULL);
+  guint64 s = 3, rows = 123;
+  guint cols = 45;
+  guint8 *initial = g_malloc (rows * cols * 2);
+  GstSharedMatrix *cpu, *gpu, *back;
+  GError *err = NULL;
+
+  fill_random (initial, rows * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s,
+      FALSE);
+  cpu = new_matrix (rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT16,
+      GST_SHARED_MATRIX_BACKEND_CPU, initial);
+  fail_unless (gst_shared_matrix_save_npy (cpu, path, &err));
+  gpu = gst_shared_matrix_new_from_npy (path, GST_SHARED_MATRIX_BACKEND_CUDA,
+      &err);
+  fail_unless (gpu != NULL, "%s", err ? err->message : "?");
+  fail_unless_equals_int (gst_shared_matrix_get_backend (gpu),
+      GST_SHARED_MATRIX_BACKEND_CUDA);
+  g_unlink (path);
+  fail_unless (gst_shared_matrix_save_npy (gpu, path, &err));
+  back = gst_shared_matrix_new_from_npy (path, GST_SHARED_MATRIX_BACKEND_CPU,
+      &err);
+  fail_unless (back != NULL);
+  {
+    GBytes *a = gst_shared_matrix_get_value (cpu);
+    GBytes *b = gst_shared_matrix_get_value (back);
+
+    assert_same (a, b, GST_SHARED_MATRIX_DTYPE_FLOAT16, "npy via cuda");
+    g_bytes_unref (a);
+    g_bytes_unref (b);
+  }
+  g_unlink (path);
+  g_rmdir (dir);
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  gst_object_unref (back);
+  g_free (initial);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+typedef struct
+{
+  GstSharedMatrix *m;
+  gint stop;
+  gint reads;
+  gint torn;
+} ReaderCtx;
+
+static gpointer
+reader_thread (gpointer data)
+{
+  ReaderCtx *ctx = data;
+
+  while (!g_atomic_int_get (&ctx->stop)) {
+    GBytes *b = gst_shared_matrix_get_value (ctx->m);
+    gsize size, i;
+    const float *f = g_bytes_get_data (b, &size);
+
+    /* every update adds 1 to every element: all equal unless torn */
+    for (i = 1; i < size / 4; i++)
+      if (f[i] != f[0]) {
+        g_atomic_int_inc (&ctx->torn);
+        break;
+      }
+    g_atomic_int_inc (&ctx->reads);
+    g_bytes_unref (b);
+  }
+  return NULL;
+}
+
+GST_START_TEST (test_cuda_updates_atomic_for_readers)
+{
+  guint64 rows = 20000;
+  guint cols = 64, i;
+  gint32 *idx = g_new (gint32, rows);
+  float *ones = g_new (float, rows * cols);
+  ReaderCtx ctx = { NULL, 0, 0, 0 };
+  GThread *reader;
+
+  ctx.m = new_matrix (rows, cols, 0, GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  for (i = 0; i < rows; i++)
+    idx[i] = (gint32) (rows - 1 - i);
+  for (i = 0; i < rows * cols; i++)
+    ones[i] = 1.0f;
+  reader = g_thread_new ("reader", reader_thread, &ctx);
+  for (i = 0; i < 300 || g_atomic_int_get (&ctx.reads) < 20; i++)
+    fail_unless (gst_shared_matrix_update (ctx.m, GST_SHARED_MATRIX_OP_ADD,
+            idx, rows, GST_SHARED_MATRIX_INDEX_TYPE_INT32, ones, 0, 0, 0,
+            NULL, NULL));
+  g_atomic_int_set (&ctx.stop, 1);
+  g_thread_join (reader);
+  fail_unless_equals_int (ctx.torn, 0);
+  gst_object_unref (ctx.m);
+  g_free (idx);
+  g_free (ones);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_cuda_selection)
+{
+  GError *err = NULL;
+  GstSharedMatrix *m;
+
+  /* auto picks the GPU when one is usable */
+  m = gst_shared_matrix_new (3, 4, 0, GST_SHARED_MATRIX_BACKEND_AUTO, &err);
+  fail_unless (m != NULL);
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m),
+      GST_SHARED_MATRIX_BACKEND_CUDA);
+  gst_object_unref (m);
+
+  /* a device that does not exist: an error naming it */
+  fail_if (gst_shared_matrix_new_full (3, 4, 0,
+          GST_SHARED_MATRIX_BACKEND_CUDA, 999, &err));
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_BACKEND));
+  fail_unless (strstr (err->message, "999") != NULL, "%s", err->message);
+  g_clear_error (&err);
+
+  /* more memory than the device has: a GError naming both sizes */
+  fail_if (gst_shared_matrix_new (G_GUINT64_CONSTANT (1) << 40, 1024, 0,
+          GST_SHARED_MATRIX_BACKEND_CUDA, &err));
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_NO_MEMORY), "%s", err->message);
+  fail_unless (strstr (err->message, "4503599627370496 bytes") != NULL, "%s",
+      err->message);
+  fail_unless (strstr (err->message, "bytes free") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+
+  /* the environment variable forces the CPU */
+  g_setenv ("GST_SHARED_MATRIX_FORCE_CPU", "1", TRUE);
+  m = gst_shared_matrix_new (3, 4, 0, GST_SHARED_MATRIX_BACKEND_AUTO, &err);
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m),
+      GST_SHARED_MATRIX_BACKEND_CPU);
+  gst_object_unref (m);
+  fail_if (gst_shared_matrix_new (3, 4, 0, GST_SHARED_MATRIX_BACKEND_CUDA,
+          &err));
+  fail_unless (strstr (err->message, "GST_SHARED_MATRIX_FORCE_CPU") != NULL,
+      "%s", err->message);
+  g_clear_error (&err);
+  g_unsetenv ("GST_SHARED_MATRIX_FORCE_CPU");
+}
+
+GST_END_TEST;
+
+/* The element with backend=cuda: active-backend says cuda and the EOS
+ * snapshot equals the CPU backend's matrix after the same updates. */
+GST_START_TEST (test_cuda_element)
+{
+  GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
+  guint64 s = 17, rows = 1000;
+  guint cols = 24, k;
+  gsize n = 100, i;
+  GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstSharedMatrixBackend active;
+  GstHarness *h;
+  GstBuffer *snap;
+  GBytes *expect, *got;
+  GstMapInfo map;
+  gchar *caps;
+
+  fail_unless (el != NULL);
+  g_object_set (el, "rows", rows, "cols", cols, "backend",
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  h = gst_harness_new_with_element (el, "sink", "src");
+  gst_harness_set_sink_caps_str (h, "other/tensors");
+  caps = g_strdup_printf ("application/x-matrix-update, dtype=float32, "
+      "index-type=int32, cols=%u", cols);
+  gst_harness_set_src_caps_str (h, caps);
+  g_free (caps);
+  g_object_get (el, "active-backend", &active, NULL);
+  fail_unless_equals_int (active, GST_SHARED_MATRIX_BACKEND_CUDA);
+
+  for (k = 0; k < 20; k++) {
+    GstBuffer *buf = gst_buffer_new_allocate (NULL, n * 4 + n * cols * 4,
+        NULL);
+    gint32 *idx;
+    float *d;
+
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+    idx = (gint32 *) map.data;
+    d = (float *) (map.data + n * 4);
+    for (i = 0; i < n; i++)
+      idx[i] = (gint32) (rng_next (&s) % rows);
+    fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
+    fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
+            n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
+    gst_buffer_unmap (buf, &map);
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  snap = gst_harness_pull (h);
+  fail_unless (snap != NULL);
+  fail_unless (gst_buffer_map (snap, &map, GST_MAP_READ));
+  got = g_bytes_new (map.data, map.size);
+  gst_buffer_unmap (snap, &map);
+  expect = gst_shared_matrix_get_value (cpu);
+  assert_same (expect, got, 0, "element snapshot");
+  g_bytes_unref (expect);
+  g_bytes_unref (got);
+  gst_buffer_unref (snap);
+  gst_harness_teardown (h);
+  gst_object_unref (el);
+  gst_object_unref (cpu);
+}
+
+GST_END_TEST;
+
+static Suite *
+cuda_suite (void)
+{
+  Suite *s = suite_create ("cuda");
+  TCase *tc = tcase_create ("cuda");
+
+  suite_add_tcase (s, tc);
+  tcase_set_timeout (tc, 300);
+  tcase_add_loop_test (tc, test_cuda_ops_match_cpu, 0, 96);
+  tcase_add_test (tc, test_cuda_policies);
+  tcase_add_test (tc, test_cuda_big_update_chunked);
+  tcase_add_test (tc, test_cuda_many_updates_in_flight);
+  tcase_add_test (tc, test_cuda_gather_and_set_value);
+  tcase_add_test (tc, test_cuda_npy_roundtrip);
+  tcase_add_test (tc, test_cuda_updates_atomic_for_readers);
+  tcase_add_test (tc, test_cuda_selection);
+  tcase_add_test (tc, test_cuda_element);
+  return s;
+}
+
+/* Probes in a child process: CUDA initialised in this process would not
+ * survive the fork of every check test. Returns NULL when usable, else why
+ * not. */
+static gchar *
+probe_in_child (void)
+{
+  int fds[2], status = 0;
+  pid_t pid;
+  GString *why = g_string_new (NULL);
+  char buf[512];
+  ssize_t got;
+
+  if (pipe (fds) != 0)
+    return g_strdup ("pipe() failed");
+  pid = fork ();
+  if (pid == 0) {
+    GError *err = NULL;
+    GstSharedMatrix *m = gst_shared_matrix_new (1, 1, 0,
+        GST_SHARED_MATRIX_BACKEND_CUDA, &err);
+
+    close (fds[0]);
+    if (m == NULL && write (fds[1], err->message, strlen (err->message)) < 0)
+      _exit (2);
+    _exit (m != NULL ? 0 : 1);
+  }
+  close (fds[1]);
+  while ((got = read (fds[0], buf, sizeof buf)) > 0)
+    g_string_append_len (why, buf, got);
+  close (fds[0]);
+  waitpid (pid, &status, 0);
+  if (WIFEXITED (status) && WEXITSTATUS (status) == 0) {
+    g_string_free (why, TRUE);
+    return NULL;
+  }
+  if (why->len == 0)
+    g_string_append (why, "the probe process failed");
+  return g_string_free (why, FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  gchar *why;
+
+  gst_check_init (&argc, &argv);
+  why = probe_in_child ();
+  if (why) {
+    g_print ("SKIP: the CUDA tests need a usable CUDA device: %s\n", why);
+    g_free (why);
+    return 77;                  /* meson: skipped */
+  }
+  return gst_check_run_suite (cuda_suite (), "cuda", __FILE__);
+}
