@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The benchmark in one command, from a clean clone:
+#   tests/bench/run.sh [bench-sharedmatrix options, e.g. --quick]
+# Installs what is missing and builds ./build (tests/setup.sh), then runs the
+# C benchmark (every layer, alternating), the numpy/torch one on the same
+# cases, and draws the plot. Results land in $BENCH_OUT (default
+# build/bench/): bench-c.csv, bench-py.csv, bench.txt, bench.png.
+# Figures only: nothing here fails on time. See docs/performance.md.
+# torch is not packaged in Debian: bench_numpy.py reports it "not available"
+# unless BENCH_PYTHON names an interpreter that has it (a venv of your own).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+
+# for the plot only (the tests do not need it)
+if ! dpkg-query -W -f='${Status}' python3-matplotlib 2>/dev/null | grep -q "install ok installed"; then
+  echo "bench: installing python3-matplotlib"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null
+fi
+
+OUT="${BENCH_OUT:-$BUILD_DIR/bench}"
+mkdir -p "$OUT"
+quick=()
+for a in "$@"; do
+  case "$a" in --quick|-q|--no-sweep|--no-big) quick+=("$a") ;; esac
+done
+
+{
+  echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  "$BUILD_DIR/tests/bench/bench-sharedmatrix" --csv "$OUT/bench-c.csv" "$@"
+  echo
+  "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_numpy.py" \
+    --csv "$OUT/bench-py.csv" --c-csv "$OUT/bench-c.csv" ${quick[@]+"${quick[@]}"}
+} 2>&1 | tee "$OUT/bench.txt"
+/usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/plot.py" \
+  "$OUT/bench-c.csv" "$OUT/bench-py.csv" -o "$OUT/bench.png"
