@@ -11,7 +11,7 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
-  python3-gi python3-gst-1.0 python3-numpy valgrind
+  python3-gi python3-gst-1.0 python3-numpy valgrind clang-14 libclang-rt-14-dev
 )
 
 missing=()

@@ -249,6 +249,11 @@ gst_shared_matrix_new_full (guint64 rows, guint cols,
   GstSharedMatrix *self;
   gpointer storage;
 
+  /* registers the type and with it the debug category that select_backend ()
+   * logs to: with GST_DEBUG set, logging to the still-NULL category before
+   * the first matrix exists is a GLib critical */
+  g_type_ensure (GST_TYPE_SHARED_MATRIX);
+
   if (!check_dtype (dtype, "matrix", error))
     return NULL;
   if (rows == 0 || cols == 0 || cols > G_MAXINT) {
@@ -655,7 +660,8 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
   }
   *n = size / record;
   *indices = data;
-  *deltas = (const guint8 *) data + *n * isize;
+  /* an empty buffer may map to NULL, and NULL + 0 is undefined in C */
+  *deltas = *n ? (const guint8 *) data + *n * isize : data;
   return TRUE;
 }
 

@@ -514,13 +514,51 @@ GST_START_TEST (test_cuda_backend_unavailable)
 {
   GError *err = NULL;
   GstSharedMatrix *m;
+  const gchar *why;
 
-  /* this build has no CUDA backend: a clear error, and auto serves on CPU */
+  /* GST_SHARED_MATRIX_FORCE_CPU makes CUDA unusable in any build: backend
+   * cuda is an error that says why, auto serves on the CPU */
+  g_setenv ("GST_SHARED_MATRIX_FORCE_CPU", "1", TRUE);
   fail_if (gst_shared_matrix_new (4, 4, GST_SHARED_MATRIX_DTYPE_FLOAT32,
           GST_SHARED_MATRIX_BACKEND_CUDA, &err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_BACKEND));
   fail_unless (strstr (err->message, "CUDA") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "has no CUDA support") != NULL
+      || strstr (err->message, "GST_SHARED_MATRIX_FORCE_CPU") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+  m = gst_shared_matrix_new (4, 4, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+      GST_SHARED_MATRIX_BACKEND_AUTO, &err);
+  fail_unless (m != NULL);
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m),
+      GST_SHARED_MATRIX_BACKEND_CPU);
+  gst_object_unref (m);
+  g_unsetenv ("GST_SHARED_MATRIX_FORCE_CPU");
+
+  /* without it: a usable GPU serves cuda and auto; otherwise the error
+   * says why (no CUDA in this build, or why no device is usable: no
+   * driver, no device, which CUDA error) and auto serves on the CPU */
+  m = gst_shared_matrix_new (4, 4, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+      GST_SHARED_MATRIX_BACKEND_CUDA, &err);
+  if (m != NULL) {
+    fail_unless_equals_int (gst_shared_matrix_get_backend (m),
+        GST_SHARED_MATRIX_BACKEND_CUDA);
+    gst_object_unref (m);
+    m = gst_shared_matrix_new (4, 4, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+        GST_SHARED_MATRIX_BACKEND_AUTO, &err);
+    fail_unless_equals_int (gst_shared_matrix_get_backend (m),
+        GST_SHARED_MATRIX_BACKEND_CUDA);
+    gst_object_unref (m);
+    return;
+  }
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_BACKEND));
+  fail_unless (strstr (err->message, "CUDA") != NULL, "%s", err->message);
+  why = strstr (err->message, "no GPU is usable: ");
+  fail_unless (strstr (err->message, "has no CUDA support") != NULL
+      || (why != NULL && strlen (why) > strlen ("no GPU is usable: ") + 10),
+      "the error does not say why: %s", err->message);
   g_clear_error (&err);
 
   m = gst_shared_matrix_new (4, 4, GST_SHARED_MATRIX_DTYPE_FLOAT32,
