@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, runs the whole test suite — every test,
-# then the gst-check tests again under valgrind — and ends with one line
-# "N passed, N failed, N skipped" counting both passes.
+# then the gst-check tests again under valgrind and under GStreamer's leaks
+# tracer — and ends with one line "N passed, N failed, N skipped" counting
+# all passes.
 # Arguments replace that plan with one `meson test` run of your own
 # (e.g. `tests/run.sh --suite check`, `tests/run.sh --setup leaks`).
 set -euo pipefail
@@ -20,6 +21,8 @@ else
     meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 --no-rebuild \
       --setup valgrind --suite check || status=$?
   fi
+  meson test -C "$BUILD_DIR" --print-errorlogs --num-processes 2 --no-rebuild \
+    --setup leaks --suite check || status=$?
 fi
 
 /usr/bin/python3 - "$BUILD_DIR"/meson-logs/testlog*.json <<'PY'
