@@ -37,9 +37,9 @@ import io
 import os
 import struct
 import sys
-import tempfile
 import time
-import traceback
+
+from checks import CheckFailed, expect, missing_elements, run_checks
 
 try:
     import numpy as np
@@ -63,13 +63,6 @@ ERROR_DOMAIN = "gst-shared-matrix-error-quark"
 TIMEOUT = 20 * Gst.SECOND
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise CheckFailed(what)
 
 
 def npy(arr, version=None):
@@ -383,31 +376,13 @@ CHECKS = [
 ]
 
 
+
 def main():
     Gst.init(None)
-    for name in ("sharedmatrix", "updatetestsrc"):
-        if Gst.ElementFactory.find(name) is None:
-            print(f"SKIP: element {name} not found (GST_PLUGIN_PATH?)")
-            return 77
-    failures = 0
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="sm-test-badinput-") as tmp:
-        for name, fn in CHECKS:
-            t0 = time.monotonic()
-            try:
-                note = fn(tmp)
-                print(f"ok   {name}: {note} ({time.monotonic() - t0:.1f} s)")
-            except CheckFailed as e:
-                failures += 1
-                print(f"FAIL {name}: {e}")
-            except Exception:
-                failures += 1
-                print(f"FAIL {name}: exception")
-                traceback.print_exc(file=sys.stdout)
-            sys.stdout.flush()
-    print(f"{len(CHECKS) - failures} passed, {failures} failed "
-          f"({time.monotonic() - start:.1f} s)")
-    return 1 if failures else 0
+    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc",))
+    if skip:
+        return skip
+    return run_checks(CHECKS, "sm-test-badinput-")
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
+
+from checks import SKIP, CheckFailed, expect, run_checks
 
 try:
     import numpy as np
@@ -34,13 +34,6 @@ SOURCE = f"updatetestsrc seed=11 rows={ROWS} cols={COLS} batch={BATCH} num-buffe
 TRAILER = 24
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise CheckFailed(what)
 
 
 def launch(description, **kwargs):
@@ -198,23 +191,8 @@ CHECKS = [
 def main():
     if GST_LAUNCH is None:
         print("SKIP: gst-launch-1.0 not found")
-        return 77
-    failures = 0
-    with tempfile.TemporaryDirectory(prefix="sm-test-checkpoint-") as tmp:
-        for name, fn in CHECKS:
-            t0 = time.monotonic()
-            try:
-                print(f"ok   {name}: {fn(tmp)} ({time.monotonic() - t0:.1f} s)")
-            except CheckFailed as e:
-                failures += 1
-                print(f"FAIL {name}: {e}")
-            except Exception:
-                failures += 1
-                print(f"FAIL {name}: exception")
-                traceback.print_exc(file=sys.stdout)
-            sys.stdout.flush()
-    print(f"{len(CHECKS) - failures} passed, {failures} failed")
-    return 1 if failures else 0
+        return SKIP
+    return run_checks(CHECKS, "sm-test-checkpoint-")
 
 
 if __name__ == "__main__":

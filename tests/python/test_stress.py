@@ -37,12 +37,11 @@ PyGObject/Gst, the typelib or the plugin.
 """
 
 import os
-import random
 import sys
-import tempfile
 import threading
 import time
-import traceback
+
+from checks import CheckFailed, expect, missing_elements, run_checks
 
 try:
     import numpy as np
@@ -65,13 +64,6 @@ except (ImportError, ValueError) as e:
 TIMEOUT = 30 * Gst.SECOND
 
 
-class CheckFailed(Exception):
-    pass
-
-
-def expect(cond, what):
-    if not cond:
-        raise CheckFailed(what)
 
 
 def bus_error(pipeline):
@@ -491,34 +483,13 @@ CHECKS = [
 ]
 
 
+
 def main():
     Gst.init(None)
-    for name in ("sharedmatrix", "updatetestsrc", "appsrc", "appsink",
-                 "filesrc", "fakesink"):
-        if Gst.ElementFactory.find(name) is None:
-            print(f"SKIP: element {name} not found (GST_PLUGIN_PATH?)")
-            return 77
-    only = set(sys.argv[1:])
-    failures = 0
-    start = time.monotonic()
-    checks = [(n, f) for n, f in CHECKS if not only or n in only]
-    with tempfile.TemporaryDirectory(prefix="sm-test-stress-") as tmp:
-        for name, fn in checks:
-            t0 = time.monotonic()
-            try:
-                note = fn(tmp)
-                print(f"ok   {name}: {note} ({time.monotonic() - t0:.1f} s)")
-            except CheckFailed as e:
-                failures += 1
-                print(f"FAIL {name}: {e}")
-            except Exception:
-                failures += 1
-                print(f"FAIL {name}: exception")
-                traceback.print_exc(file=sys.stdout)
-            sys.stdout.flush()
-    print(f"{len(checks) - failures} passed, {failures} failed "
-          f"({time.monotonic() - start:.1f} s)")
-    return 1 if failures else 0
+    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc", "appsrc", "appsink", "filesrc", "fakesink",))
+    if skip:
+        return skip
+    return run_checks(CHECKS, "sm-test-stress-", sys.argv[1:])
 
 
 if __name__ == "__main__":
