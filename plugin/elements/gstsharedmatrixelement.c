@@ -37,6 +37,11 @@
 GST_DEBUG_CATEGORY_STATIC (gst_shared_matrix_element_debug);
 #define GST_CAT_DEFAULT gst_shared_matrix_element_debug
 
+/* the pinned-memory pool offered upstream on the CUDA backend: buffers of
+ * this many update records (the classic update has 200 rows) */
+#define POOL_RECORDS 256
+#define POOL_MIN_BUFFERS 2
+
 #define DEFAULT_PROP_MATRIX_NAME NULL
 #define DEFAULT_PROP_ROWS 0
 #define DEFAULT_PROP_COLS 0
@@ -933,20 +938,32 @@ done:
   return ret;
 }
 
+/* The fields of fixed application/x-matrix-update caps. */
+static gboolean
+parse_update_caps (GstCaps * caps, GstSharedMatrixDType * dtype,
+    GstSharedMatrixIndexType * index_type, gint * cols)
+{
+  GstStructure *s;
+
+  if (caps == NULL || !gst_caps_is_fixed (caps))
+    return FALSE;
+  s = gst_caps_get_structure (caps, 0);
+  return gst_shared_matrix_dtype_from_string (gst_structure_get_string (s,
+          "dtype"), dtype) &&
+      gst_shared_matrix_index_type_from_string (gst_structure_get_string (s,
+          "index-type"), index_type) &&
+      gst_structure_get_int (s, "cols", cols) && *cols >= 1;
+}
+
 static gboolean
 set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
 {
-  GstStructure *s = gst_caps_get_structure (caps, 0);
   GstSharedMatrix *matrix;
-  const gchar *dtype_str, *index_str;
   gint cols = 0;
   gboolean ok;
 
-  dtype_str = gst_structure_get_string (s, "dtype");
-  index_str = gst_structure_get_string (s, "index-type");
-  if (!gst_shared_matrix_dtype_from_string (dtype_str, &self->delta_dtype) ||
-      !gst_shared_matrix_index_type_from_string (index_str, &self->index_type)
-      || !gst_structure_get_int (s, "cols", &cols) || cols < 1) {
+  if (!parse_update_caps (caps, &self->delta_dtype, &self->index_type,
+          &cols)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Unusable update caps %" GST_PTR_FORMAT ": dtype must be one of "
             "float32, float64, float16, bfloat16, index-type int32 or int64, "
@@ -1063,6 +1080,68 @@ sink_caps (GstSharedMatrixElement * self, GstCaps * filter)
   return caps;
 }
 
+/* Bytes of one update record (index + delta row) for fixed update caps,
+ * 0 when the caps do not say. */
+static gsize
+caps_record_size (GstCaps * caps)
+{
+  GstSharedMatrixDType dtype;
+  GstSharedMatrixIndexType index_type;
+  gint cols = 0;
+
+  if (!parse_update_caps (caps, &dtype, &index_type, &cols))
+    return 0;
+  return gst_shared_matrix_index_type_size (index_type) +
+      (gsize) cols * gst_shared_matrix_dtype_size (dtype);
+}
+
+/* When the matrix's backend has a staging allocator (pinned host memory on
+ * the CUDA backend), offers it upstream, with a pool of its memory sized
+ * for POOL_RECORDS records of the caps (producers whose updates have
+ * another size configure the pool for theirs, or allocate from the
+ * allocator). Update data in that memory is copied to the GPU without
+ * staging. Returns FALSE when there is nothing to offer (CPU backend). */
+static gboolean
+propose_allocation (GstSharedMatrixElement * self, GstQuery * query)
+{
+  GstSharedMatrix *matrix = get_matrix (self);
+  GstAllocator *allocator;
+  GstAllocationParams params;
+  GstCaps *caps = NULL;
+  gboolean need_pool = FALSE;
+  gsize size;
+
+  if (matrix == NULL)
+    return FALSE;
+  allocator = gst_shared_matrix_get_staging_allocator (matrix);
+  gst_object_unref (matrix);
+  if (allocator == NULL)
+    return FALSE;
+
+  gst_allocation_params_init (&params);
+  gst_query_add_allocation_param (query, allocator, &params);
+  gst_query_parse_allocation (query, &caps, &need_pool);
+  size = caps_record_size (caps) * POOL_RECORDS;
+  if (size > 0 && size <= G_MAXUINT) {
+    GstBufferPool *pool = gst_buffer_pool_new ();
+    GstStructure *config = gst_buffer_pool_get_config (pool);
+
+    gst_buffer_pool_config_set_params (config, caps, (guint) size,
+        POOL_MIN_BUFFERS, 0);
+    gst_buffer_pool_config_set_allocator (config, allocator, &params);
+    if (gst_buffer_pool_set_config (pool, config))
+      gst_query_add_allocation_pool (query, pool, (guint) size,
+          POOL_MIN_BUFFERS, 0);
+    else
+      GST_WARNING_OBJECT (self, "pinned buffer pool rejected its config");
+    gst_object_unref (pool);
+  }
+  GST_DEBUG_OBJECT (self, "offered the %s allocator%s", allocator->mem_type,
+      size > 0 ? " and a pool of its memory" : "");
+  gst_object_unref (allocator);
+  return TRUE;
+}
+
 static gboolean
 gst_shared_matrix_element_sink_query (GstPad * pad, GstObject * parent,
     GstQuery * query)
@@ -1091,6 +1170,10 @@ gst_shared_matrix_element_sink_query (GstPad * pad, GstObject * parent,
       gst_caps_unref (tmpl);
       return TRUE;
     }
+    case GST_QUERY_ALLOCATION:
+      if (propose_allocation (self, query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     default:
       return gst_pad_query_default (pad, parent, query);
   }

@@ -749,4 +749,6 @@ const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu = {
   .read = cpu_read,
   .write = cpu_write,
   .gather = cpu_gather,
+  /* host memory is what the CPU backend reads anyway */
+  .staging_allocator = NULL,
 };

@@ -15,6 +15,13 @@
  * consecutive chunks in buffer order, which gives the same result because a
  * row's occurrences are still applied in buffer order.
  *
+ * Update data that already lies in pinned host memory (the staging
+ * allocator below, which the element offers upstream in the ALLOCATION
+ * query, or any other cudaHostAlloc'd memory) skips the host copy: its
+ * delta rows are copied to the device straight from the caller's buffer,
+ * and apply() waits for that copy (not for the kernel) before it returns,
+ * because the caller may reuse the buffer as soon as apply() returns.
+ *
  * Host readers (read, gather) synchronise the stream, so they see every
  * update queued before them and none half-applied.
  *
@@ -203,6 +210,151 @@ gst_shared_matrix_backend_cuda_usable (GError ** error)
     return FALSE;
   }
   return TRUE;
+}
+
+/* ---- pinned staging allocator ---------------------------------------------*/
+
+/* Host memory from cudaHostAlloc (portable: pinned for every device), for
+ * producers to write updates into. One allocator per process. */
+#define SM_PINNED_MEMORY_TYPE "SharedMatrixPinned"
+
+typedef struct
+{
+  GstMemory mem;
+  guint8 *data;                 /* start of maxsize */
+  gpointer alloc;               /* what cudaHostAlloc returned; NULL: shared */
+} SmPinnedMemory;
+
+typedef struct
+{
+  GstAllocator parent;
+} SmPinnedAllocator;
+
+typedef struct
+{
+  GstAllocatorClass parent_class;
+} SmPinnedAllocatorClass;
+
+GType sm_pinned_allocator_get_type (void);
+G_DEFINE_TYPE (SmPinnedAllocator, sm_pinned_allocator, GST_TYPE_ALLOCATOR);
+
+static GstMemory *
+sm_pinned_alloc (GstAllocator * allocator, gsize size,
+    GstAllocationParams * params)
+{
+  gsize align = params->align | gst_memory_alignment;
+  gsize maxsize = params->prefix + size + params->padding;
+  gsize shift;
+  SmPinnedMemory *mem;
+  gpointer host = NULL;
+
+  /* cudaHostAlloc memory is page aligned; larger alignments get slack */
+  if (!CUDA_CHECK (cudaHostAlloc (&host, maxsize + align,
+              cudaHostAllocPortable), NULL)) {
+    (void) cudaGetLastError ();
+    return NULL;
+  }
+  shift = ((guintptr) host & align) ? align + 1 - ((guintptr) host & align) :
+      0;
+  mem = g_new0 (SmPinnedMemory, 1);
+  mem->alloc = host;
+  mem->data = (guint8 *) host + shift;
+  gst_memory_init (GST_MEMORY_CAST (mem), params->flags, allocator, NULL,
+      maxsize, params->align, params->prefix, size);
+  if (params->prefix && (params->flags & GST_MEMORY_FLAG_ZERO_PREFIXED))
+    memset (mem->data, 0, params->prefix);
+  if (params->padding && (params->flags & GST_MEMORY_FLAG_ZERO_PADDED))
+    memset (mem->data + params->prefix + size, 0, params->padding);
+  return GST_MEMORY_CAST (mem);
+}
+
+static void
+sm_pinned_free (GstAllocator * allocator, GstMemory * memory)
+{
+  SmPinnedMemory *mem = (SmPinnedMemory *) memory;
+
+  if (mem->alloc)
+    CUDA_CHECK (cudaFreeHost (mem->alloc), NULL);
+  g_free (mem);
+}
+
+static gpointer
+sm_pinned_map (GstMemory * memory, gsize maxsize, GstMapFlags flags)
+{
+  return ((SmPinnedMemory *) memory)->data;
+}
+
+static void
+sm_pinned_unmap (GstMemory * memory)
+{
+}
+
+static GstMemory *
+sm_pinned_share (GstMemory * memory, gssize offset, gssize size)
+{
+  SmPinnedMemory *mem = (SmPinnedMemory *) memory, *sub;
+  GstMemory *parent = memory->parent ? memory->parent : memory;
+
+  if (size == -1)
+    size = memory->size - offset;
+  sub = g_new0 (SmPinnedMemory, 1);
+  sub->data = mem->data;
+  sub->alloc = NULL;
+  gst_memory_init (GST_MEMORY_CAST (sub), GST_MINI_OBJECT_FLAGS (parent) |
+      GST_MINI_OBJECT_FLAG_LOCK_READONLY, memory->allocator, parent,
+      memory->maxsize, memory->align, memory->offset + offset, size);
+  return GST_MEMORY_CAST (sub);
+}
+
+static void
+sm_pinned_allocator_class_init (SmPinnedAllocatorClass * klass)
+{
+  GstAllocatorClass *allocator_class = GST_ALLOCATOR_CLASS (klass);
+
+  allocator_class->alloc = sm_pinned_alloc;
+  allocator_class->free = sm_pinned_free;
+}
+
+static void
+sm_pinned_allocator_init (SmPinnedAllocator * self)
+{
+  GstAllocator *alloc = GST_ALLOCATOR_CAST (self);
+
+  alloc->mem_type = SM_PINNED_MEMORY_TYPE;
+  alloc->mem_map = sm_pinned_map;
+  alloc->mem_unmap = sm_pinned_unmap;
+  alloc->mem_share = sm_pinned_share;
+}
+
+static GstAllocator *
+cuda_staging_allocator (gpointer storage)
+{
+  static GstAllocator *allocator;
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done)) {
+    allocator = g_object_new (sm_pinned_allocator_get_type (), NULL);
+    gst_object_ref_sink (allocator);
+    /* one per process, never freed */
+    GST_OBJECT_FLAG_SET (allocator, GST_OBJECT_FLAG_MAY_BE_LEAKED);
+    g_once_init_leave (&done, 1);
+  }
+  return gst_object_ref (allocator);
+}
+
+/* Whether @p is pinned host memory, which a copy reads directly (DMA). */
+static gboolean
+is_pinned_host (const void *p)
+{
+  struct cudaPointerAttributes attr;
+
+  if (p == NULL)
+    return FALSE;
+  if (!CUDA_CHECK (cudaPointerGetAttributes (&attr, p), NULL)) {
+    (void) cudaGetLastError ();
+    return FALSE;
+  }
+  return attr.type == cudaMemoryTypeHost;
 }
 
 /* ---- storage ---------------------------------------------------------------*/
@@ -482,16 +634,21 @@ failed:
   return NULL;
 }
 
-/* Stages and queues occurrences first .. first + n - 1 of @plan. */
+/* Stages and queues occurrences first .. first + n - 1 of @plan. With
+ * @direct (the deltas are in pinned memory) only the grouping is staged and
+ * the delta rows are copied from @plan's memory; *queued says whether
+ * anything was queued. */
 static gboolean
 apply_chunk (CudaStorage * s, Slot * slot,
-    const GstSharedMatrixUpdatePlan * plan, gsize first, gsize n)
+    const GstSharedMatrixUpdatePlan * plan, gsize first, gsize n,
+    gboolean direct, gboolean * queued)
 {
   SmUpdateGrouping *g = &s->grouping;
   gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
   gsize off_start, off_order, off_deltas, total;
   SmScatterArgs args;
 
+  *queued = FALSE;
   sm_update_grouping_compute (g, plan->indices, plan->indices_int64, first, n,
       plan->skip);
   if (g->n_groups == 0)
@@ -507,13 +664,23 @@ apply_chunk (CudaStorage * s, Slot * slot,
   memcpy (slot->host + off_start, g->group_start,
       ((gsize) g->n_groups + 1) * 4);
   memcpy (slot->host + off_order, g->order, (gsize) g->n_order * 4);
-  memcpy (slot->host + off_deltas, plan->deltas + first * drow, n * drow);
-
-  if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, total,
-              cudaMemcpyHostToDevice, s->stream), NULL) ||
-      !CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), NULL))
+  if (direct) {
+    if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, off_deltas,
+                cudaMemcpyHostToDevice, s->stream), NULL) ||
+        !CUDA_CHECK (cudaMemcpyAsync (slot->dev + off_deltas,
+                plan->deltas + first * drow, n * drow,
+                cudaMemcpyHostToDevice, s->stream), NULL))
+      return FALSE;
+  } else {
+    memcpy (slot->host + off_deltas, plan->deltas + first * drow, n * drow);
+    if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, total,
+                cudaMemcpyHostToDevice, s->stream), NULL))
+      return FALSE;
+  }
+  if (!CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), NULL))
     return FALSE;
   slot->pending = TRUE;
+  *queued = TRUE;
 
   args.matrix = s->data;
   args.deltas = slot->dev + off_deltas;
@@ -537,25 +704,39 @@ cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
   gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
   gsize max_chunk = scatter_chunk_for (MAX_SLOT_BYTES, drow);
   gsize first = 0;
+  gboolean direct = FALSE;
+  Slot *last_queued = NULL;
 
   if (!CUDA_CHECK (cudaSetDevice (s->device), NULL))
     goto failed;
+  direct = plan->n > 0 && is_pinned_host (plan->deltas);
 
   while (first < plan->n) {
     Slot *slot = next_slot (s);
     gsize n = MIN (plan->n - first, max_chunk);
+    gboolean queued;
 
     if (!slot_wait (slot))
       goto failed;
     slot_try_grow (s, slot, scatter_bytes (n, drow));
     n = MIN (n, scatter_chunk_for (slot->capacity, drow));
-    if (!apply_chunk (s, slot, plan, first, n))
+    if (!apply_chunk (s, slot, plan, first, n, direct, &queued))
       goto failed;
+    if (queued)
+      last_queued = slot;
     first += n;
   }
+  /* Direct copies read the caller's memory, which is the caller's again
+   * when this returns: wait for the last one (the stream runs in order, so
+   * for all of them). The kernels are not waited for. */
+  if (direct && last_queued && !slot_wait (last_queued))
+    goto failed;
   return;
 
 failed:
+  /* queued direct copies must not read the caller's memory later */
+  if (direct)
+    CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL);
   mark_failed (s, "apply an update to");
 }
 
@@ -650,4 +831,5 @@ const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda = {
   .read = cuda_read,
   .write = cuda_write,
   .gather = cuda_gather,
+  .staging_allocator = cuda_staging_allocator,
 };

@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include <gst/gst.h>
+
 #include "gstsharedmatrixtypes.h"
 
 G_BEGIN_DECLS
@@ -47,6 +49,11 @@ typedef struct
   /* rows by (valid) index into row-major host memory */
   void (*gather) (gpointer storage, const guint8 * indices,
       gboolean indices_int64, gsize n, guint8 * dest);
+  /* Optional (NULL: the backend has none). A new reference to an allocator
+   * of host memory that apply() reads faster than other memory (pinned
+   * memory for CUDA): update data in it skips the staging copy. apply()
+   * still must not read such data after it returns. */
+  GstAllocator *(*staging_allocator) (gpointer storage);
 } GstSharedMatrixBackendOps;
 
 extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu;

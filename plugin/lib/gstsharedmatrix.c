@@ -418,6 +418,35 @@ gst_shared_matrix_get_backend (GstSharedMatrix * self)
 }
 
 /**
+ * gst_shared_matrix_get_staging_allocator:
+ * @self: a #GstSharedMatrix
+ *
+ * An allocator of host memory that the matrix's backend reads update data
+ * from without staging it first: page-locked (pinned) memory for the CUDA
+ * backend, memory type "SharedMatrixPinned". Update data (indices and
+ * deltas) in memory from it is copied to the GPU straight from that memory;
+ * gst_shared_matrix_update() returns once that copy is done, so the memory
+ * can be refilled right away. Any data works with any backend: this only
+ * saves a copy. The sharedmatrix element offers it upstream in the
+ * ALLOCATION query.
+ *
+ * Pinned memory is a scarce system resource; allocate a few buffers and
+ * reuse them (a #GstBufferPool does).
+ *
+ * Returns: (transfer full) (nullable): the allocator, or %NULL when the
+ *   backend has none (the CPU backend)
+ */
+GstAllocator *
+gst_shared_matrix_get_staging_allocator (GstSharedMatrix * self)
+{
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+
+  if (self->ops->staging_allocator == NULL)
+    return NULL;
+  return self->ops->staging_allocator (self->storage);
+}
+
+/**
  * gst_shared_matrix_get_version:
  * @self: a #GstSharedMatrix
  *

@@ -44,6 +44,7 @@ guint64 gst_shared_matrix_get_rows (GstSharedMatrix * self);
 guint gst_shared_matrix_get_cols (GstSharedMatrix * self);
 GstSharedMatrixDType gst_shared_matrix_get_dtype (GstSharedMatrix * self);
 GstSharedMatrixBackend gst_shared_matrix_get_backend (GstSharedMatrix * self);
+GstAllocator *gst_shared_matrix_get_staging_allocator (GstSharedMatrix * self);
 guint64 gst_shared_matrix_get_version (GstSharedMatrix * self);
 gsize gst_shared_matrix_get_size (GstSharedMatrix * self,
     GstSharedMatrixFormat format);

@@ -483,6 +483,193 @@ GST_START_TEST (test_mock_updates_do_not_synchronise)
 
 GST_END_TEST;
 
+/* The staging allocator: pinned memory (cudaHostAlloc) from the CUDA
+ * backend, none from the CPU backend; freed with cudaFreeHost. */
+GST_START_TEST (test_mock_staging_allocator)
+{
+  GstSharedMatrixShape shape = make_shape (10, 4, 0);
+  GstAllocationParams params;
+  GstAllocator *alloc, *again;
+  GstMemory *mem, *sub;
+  GstMapInfo map, smap;
+  GError *err = NULL;
+  gsize pinned;
+  gpointer gpu;
+
+  fail_unless (gst_shared_matrix_backend_cpu.staging_allocator == NULL);
+  configure (1 << 30);
+  gpu = gst_shared_matrix_backend_cuda.create (&shape, -1, &err);
+  fail_unless (gpu != NULL);
+  alloc = gst_shared_matrix_backend_cuda.staging_allocator (gpu);
+  fail_unless (alloc != NULL);
+  fail_unless_equals_string (alloc->mem_type, "SharedMatrixPinned");
+  again = gst_shared_matrix_backend_cuda.staging_allocator (gpu);
+  fail_unless (again == alloc);
+  gst_object_unref (again);
+
+  pinned = mock_cuda_pinned_bytes_in_use ();
+  gst_allocation_params_init (&params);
+  params.align = 1023;
+  params.prefix = 16;
+  params.padding = 8;
+  params.flags = GST_MEMORY_FLAG_ZERO_PREFIXED;
+  mem = gst_allocator_alloc (alloc, 1000, &params);
+  fail_unless (mem != NULL);
+  fail_unless (mock_cuda_pinned_bytes_in_use () >= pinned + 1024);
+  fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
+  fail_unless_equals_int (map.size, 1000);
+  fail_unless (((guintptr) map.data - 16) % 1024 == 0);
+  fail_unless (map.data[-1] == 0 && map.data[-16] == 0);
+  memset (map.data, 0x5a, map.size);
+  map.data[100] = 7;
+  gst_memory_unmap (mem, &map);
+  sub = gst_memory_share (mem, 100, 10);
+  fail_unless (sub != NULL);
+  fail_unless (gst_memory_map (sub, &smap, GST_MAP_READ));
+  fail_unless_equals_int (smap.size, 10);
+  fail_unless (smap.data == map.data + 100 && smap.data[0] == 7);
+  gst_memory_unmap (sub, &smap);
+  gst_memory_unref (mem);
+  /* the share keeps the allocation */
+  fail_unless (mock_cuda_pinned_bytes_in_use () > pinned);
+  gst_memory_unref (sub);
+  fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), pinned);
+
+  gst_object_unref (alloc);
+  gst_shared_matrix_backend_cuda.destroy (gpu);
+  fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), 0);
+  fail_unless (mock_cuda_first_misuse () == NULL, "%s",
+      mock_cuda_first_misuse ());
+}
+
+GST_END_TEST;
+
+/* Updates written into the staging allocator's memory (as a producer using
+ * the element's pool does) are copied to the device straight from it, give
+ * the CPU backend's result, and the memory can be refilled, or freed, as
+ * soon as apply returns: the lazy mock runs a copy only when the host
+ * waits, so a copy still queued would read the refill (or trip the
+ * use-after-free check). */
+GST_START_TEST (test_mock_pinned_updates_match_cpu)
+{
+  int ddt = __i__ / 2, dtype = (__i__ / 2 + 1) % 4;
+  gboolean lazy = __i__ % 2 == 0;
+  guint64 s = 991 + __i__, rows = 157;
+  guint cols = 45, k;
+  gsize nmax = 400, i, drow = cols * sm_dtype_size (ddt);
+  gsize size = nmax * 8 + nmax * drow;
+  guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
+  guint8 *skip = g_malloc0 (nmax);
+  GstSharedMatrixUpdatePlan plan;
+  GstAllocator *alloc;
+  GstMemory *mem;
+  GstMapInfo map;
+  Pair p;
+
+  configure_full (1 << 30, lazy);
+  fill_random (initial, rows * cols, dtype, &s, TRUE);
+  pair_init (&p, rows, cols, dtype, initial);
+  alloc = gst_shared_matrix_backend_cuda.staging_allocator (p.gpu);
+  mem = gst_allocator_alloc (alloc, size, NULL);
+  fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
+
+  for (k = 0; k < 30; k++) {
+    gsize n = k % 4 == 0 ? 1 : k % 4 == 1 ? nmax : k % 4 == 2 ? 33 : 200;
+    gboolean int64 = k % 2, use_skip = k % 3 == 0;
+    gsize isize = int64 ? 8 : 4;
+    guint8 *deltas = map.data + n * isize;
+
+    /* the element's layout: n indices, then n delta rows, unaligned */
+    for (i = 0; i < n; i++) {
+      gint64 r = k % 5 == 0 ? 3 : (gint64) (rng_next (&s) % rows);
+
+      if (int64)
+        memcpy (map.data + i * 8, &r, 8);
+      else {
+        gint32 r32 = (gint32) r;
+
+        memcpy (map.data + i * 4, &r32, 4);
+      }
+      skip[i] = use_skip && rng_next (&s) % 4 == 0;
+    }
+    fill_random (deltas, n * cols, ddt, &s, k % 4 == 0);
+    plan.op = k % 6;
+    plan.indices = map.data;
+    plan.indices_int64 = int64;
+    plan.deltas = deltas;
+    plan.delta_dtype = ddt;
+    plan.n = n;
+    plan.skip = use_skip ? skip : NULL;
+    mock_cuda_watch_copies_from (map.data, map.size);
+    apply_both (&p, &plan);
+    if (!use_skip || n > 1)
+      fail_unless (mock_cuda_watched_copies () > 0,
+          "update %u not copied from the pinned buffer", k);
+    /* the producer refills its buffer right away */
+    fill_random (map.data, map.size / sm_dtype_size (ddt), ddt, &s, TRUE);
+    if (k == 15)
+      assert_pair_same (&p, "after 16 pinned updates");
+  }
+  mock_cuda_watch_copies_from (NULL, 0);
+  /* ... or frees it: no queued copy may still read it */
+  gst_memory_unmap (mem, &map);
+  gst_memory_unref (mem);
+  fail_unless (mock_cuda_first_misuse () == NULL, "%s",
+      mock_cuda_first_misuse ());
+  assert_pair_same (&p, "pinned updates");
+  gst_object_unref (alloc);
+  pair_clear (&p);
+  fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), 0);
+  g_free (initial);
+  g_free (skip);
+}
+
+GST_END_TEST;
+
+/* A pinned update bigger than the largest slot goes in chunks, all copied
+ * from the caller's memory, all finished when apply returns. */
+GST_START_TEST (test_mock_pinned_update_chunked)
+{
+  guint64 s = 15, rows = 700;
+  guint cols = 1024;
+  gsize n = 2600, i;            /* 2600 float64 rows: 20 MiB of deltas */
+  GstSharedMatrixUpdatePlan plan = { 0, };
+  GstAllocator *alloc;
+  GstMemory *mem;
+  GstMapInfo map;
+  gint32 *idx;
+  Pair p;
+
+  configure_full ((gsize) 1 << 30, TRUE);
+  pair_init (&p, rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT32, NULL);
+  alloc = gst_shared_matrix_backend_cuda.staging_allocator (p.gpu);
+  mem = gst_allocator_alloc (alloc, n * 4 + n * cols * 8, NULL);
+  fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
+  idx = (gint32 *) map.data;
+  for (i = 0; i < n; i++)
+    idx[i] = (gint32) (rng_next (&s) % rows);
+  fill_random (map.data + n * 4, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64,
+      &s, FALSE);
+  plan.op = GST_SHARED_MATRIX_OP_ADD;
+  plan.indices = map.data;
+  plan.deltas = map.data + n * 4;
+  plan.delta_dtype = GST_SHARED_MATRIX_DTYPE_FLOAT64;
+  plan.n = n;
+  mock_cuda_watch_copies_from (map.data, map.size);
+  apply_both (&p, &plan);
+  fail_unless (mock_cuda_watched_copies () >= 2, "%lu copies",
+      mock_cuda_watched_copies ());
+  mock_cuda_watch_copies_from (NULL, 0);
+  memset (map.data + n * 4, 0x7f, n * cols * 8);
+  gst_memory_unmap (mem, &map);
+  gst_memory_unref (mem);
+  assert_pair_same (&p, "chunked pinned update");
+  gst_object_unref (alloc);
+  pair_clear (&p);
+}
+
+GST_END_TEST;
+
 static Suite *
 mock_suite (void)
 {
@@ -498,6 +685,9 @@ mock_suite (void)
   tcase_add_test (tc, test_mock_slot_growth_fails);
   tcase_add_test (tc, test_mock_out_of_memory_is_a_gerror);
   tcase_add_test (tc, test_mock_updates_do_not_synchronise);
+  tcase_add_test (tc, test_mock_staging_allocator);
+  tcase_add_loop_test (tc, test_mock_pinned_updates_match_cpu, 0, 8);
+  tcase_add_test (tc, test_mock_pinned_update_chunked);
   return s;
 }
 

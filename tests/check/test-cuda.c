@@ -569,6 +569,146 @@ GST_START_TEST (test_cuda_element)
 
 GST_END_TEST;
 
+/* The staging allocator: pinned memory on the CUDA backend, none on the
+ * CPU backend. Updates whose data lies in it match the CPU backend, and the
+ * memory can be refilled as soon as the update returns. */
+GST_START_TEST (test_cuda_staging_allocator)
+{
+  guint64 s = 23, rows = 5000;
+  guint cols = 64, k;
+  gsize n = 300, i, size = n * 4 + n * cols * 4;
+  GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstSharedMatrix *gpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  GstAllocator *alloc;
+  GstMemory *mem;
+  GstMapInfo map;
+
+  fail_unless (gst_shared_matrix_get_staging_allocator (cpu) == NULL);
+  alloc = gst_shared_matrix_get_staging_allocator (gpu);
+  fail_unless (alloc != NULL);
+  fail_unless_equals_string (alloc->mem_type, "SharedMatrixPinned");
+  mem = gst_allocator_alloc (alloc, size, NULL);
+  fail_unless (mem != NULL);
+  fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
+  for (k = 0; k < 50; k++) {
+    gint32 *idx = (gint32 *) map.data;
+
+    for (i = 0; i < n; i++)
+      idx[i] = (gint32) (rng_next (&s) % rows);
+    fill_random (map.data + n * 4, n * cols, 0, &s, FALSE);
+    update_both (cpu, gpu, k % 2 ? GST_SHARED_MATRIX_OP_ADD :
+        GST_SHARED_MATRIX_OP_SET, map.data, n, FALSE, map.data + n * 4, 0,
+        0, 0);
+    /* the copy has finished: refilling cannot change the result */
+    memset (map.data, 0x7f, size);
+  }
+  gst_memory_unmap (mem, &map);
+  gst_memory_unref (mem);
+  assert_same_matrix (cpu, gpu, "updates from pinned memory");
+  gst_object_unref (alloc);
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+}
+
+GST_END_TEST;
+
+/* The element with backend=cuda answers the ALLOCATION query with the
+ * pinned allocator and a pool of its memory; buffers from that pool apply
+ * like any other. */
+GST_START_TEST (test_cuda_element_allocation_query)
+{
+  GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
+  guint64 s = 29, rows = 1000;
+  guint cols = 24, k, min, max, size;
+  gsize n = 256, i, p;
+  GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstAllocator *alloc = NULL;
+  GstAllocationParams params;
+  GstBufferPool *pool = NULL;
+  GstStructure *config;
+  GstQuery *query;
+  GstHarness *h;
+  GstBuffer *snap;
+  GBytes *expect, *got;
+  GstMapInfo map;
+  GstCaps *caps;
+  gboolean found = FALSE;
+
+  fail_unless (el != NULL);
+  g_object_set (el, "rows", rows, "cols", cols, "backend",
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  h = gst_harness_new_with_element (el, "sink", "src");
+  gst_harness_set_sink_caps_str (h, "other/tensors");
+  caps = gst_caps_new_simple ("application/x-matrix-update", "dtype",
+      G_TYPE_STRING, "float32", "index-type", G_TYPE_STRING, "int32",
+      "cols", G_TYPE_INT, (gint) cols, NULL);
+  gst_harness_set_src_caps (h, gst_caps_ref (caps));
+
+  query = gst_query_new_allocation (caps, TRUE);
+  fail_unless (gst_pad_peer_query (h->srcpad, query));
+  for (p = 0; p < gst_query_get_n_allocation_params (query); p++) {
+    gst_query_parse_nth_allocation_param (query, p, &alloc, &params);
+    found |= alloc && g_strcmp0 (alloc->mem_type, "SharedMatrixPinned") == 0;
+    gst_clear_object (&alloc);
+  }
+  fail_unless (found, "no pinned allocator offered");
+  fail_unless (gst_query_get_n_allocation_pools (query) > 0);
+  gst_query_parse_nth_allocation_pool (query, 0, &pool, &size, &min, &max);
+  fail_unless (pool != NULL);
+  fail_unless_equals_int (size, 256 * (4 + cols * 4));
+  config = gst_buffer_pool_get_config (pool);
+  fail_unless (gst_buffer_pool_config_get_allocator (config, &alloc, NULL));
+  fail_unless (alloc != NULL);
+  fail_unless_equals_string (alloc->mem_type, "SharedMatrixPinned");
+  gst_structure_free (config);
+  gst_query_unref (query);
+  fail_unless (gst_buffer_pool_set_active (pool, TRUE));
+
+  for (k = 0; k < 20; k++) {
+    GstBuffer *buf = NULL;
+    gint32 *idx;
+    float *d;
+
+    fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &buf, NULL),
+        GST_FLOW_OK);
+    fail_unless_equals_int (gst_buffer_get_size (buf), size);
+    fail_unless (gst_buffer_peek_memory (buf, 0)->allocator == alloc);
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+    idx = (gint32 *) map.data;
+    d = (float *) (map.data + n * 4);
+    for (i = 0; i < n; i++)
+      idx[i] = (gint32) (rng_next (&s) % rows);
+    fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
+    fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
+            n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
+    gst_buffer_unmap (buf, &map);
+    fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  snap = gst_harness_pull (h);
+  fail_unless (snap != NULL);
+  fail_unless (gst_buffer_map (snap, &map, GST_MAP_READ));
+  got = g_bytes_new (map.data, map.size);
+  gst_buffer_unmap (snap, &map);
+  expect = gst_shared_matrix_get_value (cpu);
+  assert_same (expect, got, 0, "element snapshot from pool buffers");
+  g_bytes_unref (expect);
+  g_bytes_unref (got);
+  gst_buffer_unref (snap);
+  fail_unless (gst_buffer_pool_set_active (pool, FALSE));
+  gst_object_unref (pool);
+  gst_object_unref (alloc);
+  gst_caps_unref (caps);
+  gst_harness_teardown (h);
+  gst_object_unref (el);
+  gst_object_unref (cpu);
+}
+
+GST_END_TEST;
+
 static Suite *
 cuda_suite (void)
 {
@@ -586,6 +726,8 @@ cuda_suite (void)
   tcase_add_test (tc, test_cuda_updates_atomic_for_readers);
   tcase_add_test (tc, test_cuda_selection);
   tcase_add_test (tc, test_cuda_element);
+  tcase_add_test (tc, test_cuda_staging_allocator);
+  tcase_add_test (tc, test_cuda_element_allocation_query);
   return s;
 }
 

@@ -950,6 +950,52 @@ GST_START_TEST (test_caps_query_cols)
 
 GST_END_TEST;
 
+/* With the CPU backend there is no pinned staging memory to offer: the
+ * ALLOCATION query is answered (or not) as by any element, with no
+ * "SharedMatrixPinned" allocator and no pool of it. */
+GST_START_TEST (test_allocation_query_cpu)
+{
+  GstElement *el = new_element ("rows", (guint64) 8, "cols", 5, "backend",
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  GstHarness *h = harness_for (el, NULL, TRUE);
+  GstCaps *caps;
+  GstQuery *query;
+  guint i;
+
+  set_update_caps (h, 5);
+  caps = gst_caps_from_string ("application/x-matrix-update, "
+      "dtype=float32, index-type=int32, cols=5");
+  query = gst_query_new_allocation (caps, TRUE);
+  gst_pad_peer_query (h->srcpad, query);
+  for (i = 0; i < gst_query_get_n_allocation_params (query); i++) {
+    GstAllocator *alloc = NULL;
+
+    gst_query_parse_nth_allocation_param (query, i, &alloc, NULL);
+    fail_if (alloc && g_strcmp0 (alloc->mem_type, "SharedMatrixPinned") == 0);
+    gst_clear_object (&alloc);
+  }
+  for (i = 0; i < gst_query_get_n_allocation_pools (query); i++) {
+    GstBufferPool *pool = NULL;
+    GstAllocator *alloc = NULL;
+    GstStructure *config;
+
+    gst_query_parse_nth_allocation_pool (query, i, &pool, NULL, NULL, NULL);
+    if (pool == NULL)
+      continue;
+    config = gst_buffer_pool_get_config (pool);
+    if (gst_buffer_pool_config_get_allocator (config, &alloc, NULL))
+      fail_if (alloc && g_strcmp0 (alloc->mem_type,
+              "SharedMatrixPinned") == 0);
+    gst_structure_free (config);
+    gst_object_unref (pool);
+  }
+  gst_query_unref (query);
+  gst_caps_unref (caps);
+  teardown (h, el, NULL);
+}
+
+GST_END_TEST;
+
 /* ---- validation policies and statistics ---------------------------------- */
 
 GST_START_TEST (test_invalid_index)
@@ -1586,6 +1632,7 @@ sharedmatrix_suite (void)
   tcase_add_test (tc, test_stats_messages);
   tcase_add_test (tc, test_no_stats_messages);
   tcase_add_test (tc, test_state_changes);
+  tcase_add_test (tc, test_allocation_query_cpu);
   return s;
 }
 

@@ -50,10 +50,27 @@ struct cudaDeviceProp
   int minor;
 };
 
+enum cudaMemoryType
+{
+  cudaMemoryTypeUnregistered = 0,
+  cudaMemoryTypeHost = 1,
+  cudaMemoryTypeDevice = 2,
+  cudaMemoryTypeManaged = 3,
+};
+
+struct cudaPointerAttributes
+{
+  enum cudaMemoryType type;
+  int device;
+  void *devicePointer;
+  void *hostPointer;
+};
+
 typedef struct MockCudaStream *cudaStream_t;
 typedef struct MockCudaEvent *cudaEvent_t;
 
 #define cudaHostAllocDefault 0x00
+#define cudaHostAllocPortable 0x01
 #define cudaStreamNonBlocking 0x01
 #define cudaEventDisableTiming 0x02
 
@@ -67,6 +84,8 @@ cudaError_t cudaMalloc (void **ptr, size_t size);
 cudaError_t cudaFree (void *ptr);
 cudaError_t cudaHostAlloc (void **ptr, size_t size, unsigned int flags);
 cudaError_t cudaFreeHost (void *ptr);
+cudaError_t cudaPointerGetAttributes (struct cudaPointerAttributes *attr,
+    const void *ptr);
 cudaError_t cudaMemGetInfo (size_t *free_bytes, size_t *total);
 cudaError_t cudaStreamCreateWithFlags (cudaStream_t *stream,
     unsigned int flags);
@@ -99,6 +118,10 @@ size_t mock_cuda_pinned_bytes_in_use (void);
 unsigned long mock_cuda_stream_syncs (void);
 unsigned long mock_cuda_event_waits (void);
 unsigned long mock_cuda_launches (void);
+/* counts host-to-device copies issued from now on whose source lies in
+ * [start, start + size) */
+void mock_cuda_watch_copies_from (const void *start, size_t size);
+unsigned long mock_cuda_watched_copies (void);
 
 #ifdef __cplusplus
 }

@@ -55,6 +55,9 @@ static gchar *misuse;
 static cudaError_t last_error;
 static guint32 rng = 1;
 static unsigned long n_syncs, n_event_waits, n_launches;
+static const guint8 *watch_start;
+static size_t watch_size;
+static unsigned long n_watched;
 
 static void
 ensure_tables (void)
@@ -121,6 +124,20 @@ unsigned long
 mock_cuda_launches (void)
 {
   return n_launches;
+}
+
+void
+mock_cuda_watch_copies_from (const void *start, size_t size)
+{
+  watch_start = start;
+  watch_size = size;
+  n_watched = 0;
+}
+
+unsigned long
+mock_cuda_watched_copies (void)
+{
+  return n_watched;
 }
 
 static guint32
@@ -437,6 +454,22 @@ cudaFreeHost (void *ptr)
 }
 
 cudaError_t
+cudaPointerGetAttributes (struct cudaPointerAttributes *attr, const void *ptr)
+{
+  ensure_tables ();
+  memset (attr, 0, sizeof *attr);
+  /* CUDA 11 and later: success for memory CUDA does not know */
+  if (in_alloc (pinned_allocs, ptr, 1)) {
+    attr->type = cudaMemoryTypeHost;
+    attr->hostPointer = (void *) ptr;
+  } else if (in_alloc (device_allocs, ptr, 1)) {
+    attr->type = cudaMemoryTypeDevice;
+    attr->devicePointer = (void *) ptr;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t
 cudaMemGetInfo (size_t *free_bytes, size_t *total)
 {
   *free_bytes = config.device_bytes - device_used;
@@ -552,6 +585,10 @@ cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
   op->dst = dst;
   op->src = src;
   op->bytes = bytes;
+  if (kind == cudaMemcpyHostToDevice && watch_size &&
+      (const guint8 *) src >= watch_start &&
+      (const guint8 *) src + bytes <= watch_start + watch_size)
+    n_watched++;
   if (kind == cudaMemcpyHostToDevice && !in_alloc (pinned_allocs, src, bytes))
     /* pageable source: CUDA stages it before returning */
     op->staged = g_memdup2 (src, bytes);
