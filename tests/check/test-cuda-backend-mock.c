@@ -19,39 +19,7 @@
 #include "cuda_runtime_api.h"
 #include "backend.h"
 #include "sharedmatrix-ops.h"
-
-static const gchar *op_names[] = { "set", "add", "sub", "mul", "min", "max" };
-static const gchar *dtype_names[] =
-    { "float32", "float64", "float16", "bfloat16" };
-
-static guint64
-rng_next (guint64 * s)
-{
-  *s ^= *s >> 12;
-  *s ^= *s << 25;
-  *s ^= *s >> 27;
-  return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static void
-fill_random (guint8 * data, gsize count, int dtype, guint64 * s,
-    gboolean specials)
-{
-  static const double special[] = { NAN, INFINITY, -INFINITY, 0.0, -0.0,
-    65520.0, 6e-8, 1e-40, 3.4e38, 1e300
-  };
-  unsigned size = sm_dtype_size (dtype);
-  gsize i;
-
-  for (i = 0; i < count; i++) {
-    guint64 r = rng_next (s);
-    double v = ((r >> 11) * (1.0 / 9007199254740992.0)) * 6.0 - 3.0;
-
-    if (specials && r % 19 == 0)
-      v = special[(r >> 8) % G_N_ELEMENTS (special)];
-    sm_store (data + i * size, dtype, v);
-  }
-}
+#include "test-values.h"
 
 /* @lazy: queued work runs only when the host waits for it, which exposes
  * any missing wait; otherwise at random moments as well */

@@ -22,31 +22,12 @@
 #include "gstsharedmatrix.h"
 #include "update-grouping.h"
 #include "kernel-emulation.h"
+#include "test-values.h"
 
 #define N_OPS 6
 #define N_DTYPES 4
 
-static const gchar *op_names[] = { "set", "add", "sub", "mul", "min", "max" };
-static const gchar *dtype_names[] =
-    { "float32", "float64", "float16", "bfloat16" };
-
 /* ---- deterministic data ------------------------------------------------- */
-
-static guint64
-rng_next (guint64 * s)
-{
-  /* xorshift64* */
-  *s ^= *s >> 12;
-  *s ^= *s << 25;
-  *s ^= *s >> 27;
-  return *s * 0x2545F4914F6CDD1DULL;
-}
-
-static double
-rng_double (guint64 * s, double lo, double hi)
-{
-  return lo + (hi - lo) * ((rng_next (s) >> 11) * (1.0 / 9007199254740992.0));
-}
 
 /* Values that stress rounding and the special cases. */
 static double
@@ -65,7 +46,7 @@ adversarial_value (guint64 * s)
 }
 
 static void
-fill_random (guint8 * data, gsize count, int dtype, guint64 * s,
+fill_adversarial (guint8 * data, gsize count, int dtype, guint64 * s,
     gboolean adversarial, gboolean non_finite)
 {
   unsigned size = sm_dtype_size (dtype);
@@ -223,7 +204,7 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
         u->skip[i] = 1;
     }
   }
-  fill_random (u->deltas, u->n * u->cols, delta_dtype, &s, adversarial,
+  fill_adversarial (u->deltas, u->n * u->cols, delta_dtype, &s, adversarial,
       non_finite);
   if (u->non_finite == GST_SHARED_MATRIX_NON_FINITE_DROP) {
     /* one NaN or infinity in about every third row */
@@ -239,7 +220,7 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
   }
 
   u->initial = g_malloc (u->rows * u->cols * sm_dtype_size (dtype));
-  fill_random (u->initial, u->rows * u->cols, dtype, &s, adversarial, FALSE);
+  fill_adversarial (u->initial, u->rows * u->cols, dtype, &s, adversarial, FALSE);
   return u;
 }
 
@@ -581,7 +562,7 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
       GBytes *b;
       int int64;
 
-      fill_random (initial, rows * cols, dtype, &s, TRUE, TRUE);
+      fill_adversarial (initial, rows * cols, dtype, &s, TRUE, TRUE);
       m = gst_shared_matrix_new (rows, cols, dtype,
           GST_SHARED_MATRIX_BACKEND_CPU, &err);
       fail_unless (m != NULL);
