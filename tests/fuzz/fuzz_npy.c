@@ -31,28 +31,10 @@
 
 #include <gst/gst.h>
 
+#include "fuzz-common.h"
+
 #include "gstsharedmatrix.h"
 #include "npy.h"
-
-#define CHECK(cond, ...) G_STMT_START { \
-  if (G_UNLIKELY (!(cond))) { \
-    fprintf (stderr, "fuzz_npy: check failed at %s:%d: %s\n  ", \
-        __FILE__, __LINE__, #cond); \
-    fprintf (stderr, __VA_ARGS__); \
-    fprintf (stderr, "\n"); \
-    abort (); \
-  } \
-} G_STMT_END
-
-/* keep the harness's own loops out of the coverage feedback */
-#if defined(__clang__) && __clang_major__ >= 13
-#define HARNESS __attribute__ ((no_sanitize ("coverage")))
-#else
-#define HARNESS
-#endif
-
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const guint8 * data, size_t size);
 
 static int memfd = -1;
 static gchar *memfd_path;

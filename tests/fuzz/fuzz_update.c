@@ -42,6 +42,8 @@
 
 #include <gst/gst.h>
 
+#include "fuzz-common.h"
+
 #include "gstsharedmatrix.h"
 #include "sharedmatrix-ops.h"
 
@@ -49,28 +51,6 @@
 /* the CPU backend splits updates of at least 64 Ki delta elements across
  * threads; the repeat mode makes updates that big */
 #define PARALLEL_ELEMENTS (64 * 1024)
-
-#define CHECK(cond, ...) G_STMT_START { \
-  if (G_UNLIKELY (!(cond))) { \
-    fprintf (stderr, "fuzz_update: check failed at %s:%d: %s\n  ", \
-        __FILE__, __LINE__, #cond); \
-    fprintf (stderr, __VA_ARGS__); \
-    fprintf (stderr, "\n"); \
-    abort (); \
-  } \
-} G_STMT_END
-
-/* The harness's own loops (reference, comparisons) are not the code under
- * test: keep their comparisons out of the coverage and value-profile
- * feedback, which they would otherwise dominate. */
-#if defined(__clang__) && __clang_major__ >= 13
-#define HARNESS __attribute__ ((no_sanitize ("coverage")))
-#else
-#define HARNESS
-#endif
-
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const guint8 * data, size_t size);
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
