@@ -475,19 +475,60 @@ GST_END_TEST;
 
 /* The element with backend=cuda: active-backend says cuda and the EOS
  * snapshot equals the CPU backend's matrix after the same updates. */
+/* Fills @buf with a random update of @n int32 indices and float32 deltas
+ * and applies the same update to @cpu, the reference. */
+static void
+fill_update_buffer (GstBuffer * buf, GstSharedMatrix * cpu, gsize n,
+    guint cols, guint64 rows, guint64 * s)
+{
+  GstMapInfo map;
+  gint32 *idx;
+  float *d;
+  gsize i;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
+  idx = (gint32 *) map.data;
+  d = (float *) (map.data + n * 4);
+  for (i = 0; i < n; i++)
+    idx[i] = (gint32) (rng_next (s) % rows);
+  fill_random ((guint8 *) d, n * cols, 0, s, FALSE);
+  fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
+          n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
+  gst_buffer_unmap (buf, &map);
+}
+
+/* Sends EOS and checks the element's final snapshot equals @cpu. */
+static void
+assert_eos_snapshot_matches (GstHarness * h, GstSharedMatrix * cpu,
+    const gchar * what)
+{
+  GBytes *expect, *got;
+  GstBuffer *snap;
+  GstMapInfo map;
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  snap = gst_harness_pull (h);
+  fail_unless (snap != NULL);
+  fail_unless (gst_buffer_map (snap, &map, GST_MAP_READ));
+  got = g_bytes_new (map.data, map.size);
+  gst_buffer_unmap (snap, &map);
+  expect = gst_shared_matrix_get_value (cpu);
+  assert_same (expect, got, 0, what);
+  g_bytes_unref (expect);
+  g_bytes_unref (got);
+  gst_buffer_unref (snap);
+}
+
 GST_START_TEST (test_cuda_element)
 {
   GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
   guint64 s = 17, rows = 1000;
   guint cols = 24, k;
-  gsize n = 100, i;
+  gsize n = 100;
   GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
       GST_SHARED_MATRIX_BACKEND_CPU, NULL);
   GstSharedMatrixBackend active;
   GstHarness *h;
-  GstBuffer *snap;
-  GBytes *expect, *got;
-  GstMapInfo map;
   gchar *caps;
 
   fail_unless (el != NULL);
@@ -505,31 +546,11 @@ GST_START_TEST (test_cuda_element)
   for (k = 0; k < 20; k++) {
     GstBuffer *buf = gst_buffer_new_allocate (NULL, n * 4 + n * cols * 4,
         NULL);
-    gint32 *idx;
-    float *d;
 
-    fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
-    idx = (gint32 *) map.data;
-    d = (float *) (map.data + n * 4);
-    for (i = 0; i < n; i++)
-      idx[i] = (gint32) (rng_next (&s) % rows);
-    fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
-    fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
-            n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
-    gst_buffer_unmap (buf, &map);
+    fill_update_buffer (buf, cpu, n, cols, rows, &s);
     fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
   }
-  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  snap = gst_harness_pull (h);
-  fail_unless (snap != NULL);
-  fail_unless (gst_buffer_map (snap, &map, GST_MAP_READ));
-  got = g_bytes_new (map.data, map.size);
-  gst_buffer_unmap (snap, &map);
-  expect = gst_shared_matrix_get_value (cpu);
-  assert_same (expect, got, 0, "element snapshot");
-  g_bytes_unref (expect);
-  g_bytes_unref (got);
-  gst_buffer_unref (snap);
+  assert_eos_snapshot_matches (h, cpu, "element snapshot");
   gst_harness_teardown (h);
   gst_object_unref (el);
   gst_object_unref (cpu);
@@ -590,7 +611,7 @@ GST_START_TEST (test_cuda_element_allocation_query)
   GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
   guint64 s = 29, rows = 1000;
   guint cols = 24, k, min, max, size;
-  gsize n = 256, i, p;
+  gsize n = 256, p;
   GstSharedMatrix *cpu = new_matrix (rows, cols, 0,
       GST_SHARED_MATRIX_BACKEND_CPU, NULL);
   GstAllocator *alloc = NULL;
@@ -599,9 +620,6 @@ GST_START_TEST (test_cuda_element_allocation_query)
   GstStructure *config;
   GstQuery *query;
   GstHarness *h;
-  GstBuffer *snap;
-  GBytes *expect, *got;
-  GstMapInfo map;
   GstCaps *caps;
   gboolean found = FALSE;
 
@@ -637,35 +655,15 @@ GST_START_TEST (test_cuda_element_allocation_query)
 
   for (k = 0; k < 20; k++) {
     GstBuffer *buf = NULL;
-    gint32 *idx;
-    float *d;
 
     fail_unless_equals_int (gst_buffer_pool_acquire_buffer (pool, &buf, NULL),
         GST_FLOW_OK);
     fail_unless_equals_int (gst_buffer_get_size (buf), size);
     fail_unless (gst_buffer_peek_memory (buf, 0)->allocator == alloc);
-    fail_unless (gst_buffer_map (buf, &map, GST_MAP_WRITE));
-    idx = (gint32 *) map.data;
-    d = (float *) (map.data + n * 4);
-    for (i = 0; i < n; i++)
-      idx[i] = (gint32) (rng_next (&s) % rows);
-    fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
-    fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
-            n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
-    gst_buffer_unmap (buf, &map);
+    fill_update_buffer (buf, cpu, n, cols, rows, &s);
     fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
   }
-  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  snap = gst_harness_pull (h);
-  fail_unless (snap != NULL);
-  fail_unless (gst_buffer_map (snap, &map, GST_MAP_READ));
-  got = g_bytes_new (map.data, map.size);
-  gst_buffer_unmap (snap, &map);
-  expect = gst_shared_matrix_get_value (cpu);
-  assert_same (expect, got, 0, "element snapshot from pool buffers");
-  g_bytes_unref (expect);
-  g_bytes_unref (got);
-  gst_buffer_unref (snap);
+  assert_eos_snapshot_matches (h, cpu, "element snapshot from pool buffers");
   fail_unless (gst_buffer_pool_set_active (pool, FALSE));
   gst_object_unref (pool);
   gst_object_unref (alloc);
