@@ -63,8 +63,6 @@ ERROR_DOMAIN = "gst-shared-matrix-error-quark"
 TIMEOUT = 20 * Gst.SECOND
 
 
-
-
 def npy(arr, version=None):
     buf = io.BytesIO()
     if version is None:
@@ -374,7 +372,6 @@ CHECKS = [
     ("element-impossible-sizes", check_element_impossible_sizes),
     ("element-bad-streams", check_element_bad_streams),
 ]
-
 
 
 def main():

@@ -34,8 +34,6 @@ SOURCE = f"updatetestsrc seed=11 rows={ROWS} cols={COLS} batch={BATCH} num-buffe
 TRAILER = 24
 
 
-
-
 def launch(description, **kwargs):
     return subprocess.Popen([GST_LAUNCH, "-q"] + description.split(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

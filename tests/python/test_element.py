@@ -50,8 +50,6 @@ DELTA_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"),
 TIMEOUT = 30 * Gst.SECOND
 
 
-
-
 # ---- pipelines --------------------------------------------------------------
 
 def run(desc, keep=False):
@@ -482,7 +480,6 @@ CHECKS = [
     ("invalid-index-drop", check_invalid_index_drop),
     ("unlinked-src-ends-stream", check_unlinked_src_ends_stream),
 ]
-
 
 
 def main():

@@ -64,8 +64,6 @@ except (ImportError, ValueError) as e:
 TIMEOUT = 30 * Gst.SECOND
 
 
-
-
 def bus_error(pipeline):
     msg = pipeline.get_bus().pop_filtered(Gst.MessageType.ERROR)
     if msg is None:
@@ -481,7 +479,6 @@ CHECKS = [
     ("op-toggled-while-playing", check_op_toggled_while_playing),
     ("state-changes-under-load", check_state_changes_under_load),
 ]
-
 
 
 def main():
