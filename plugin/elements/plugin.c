@@ -9,6 +9,7 @@
 
 #include "gstsharedmatrixelement.h"
 #include "gstupdatetestsrc.h"
+#include "gstmatrixheatmap.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -18,6 +19,7 @@ plugin_init (GstPlugin * plugin)
   /* no GPU probing here: backends are chosen when an element starts */
   ret |= GST_ELEMENT_REGISTER (sharedmatrix, plugin);
   ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (matrixheatmap, plugin);
   return ret;
 }
 
