@@ -15,7 +15,11 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstSharedMatrix", "1.0")
-from gi.repository import GLib, Gst, GstSharedMatrix as SM  # noqa: E402
+from gi.repository import Gst  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from theano_classic import measure_update_paths  # noqa: E402
 
 ROWS, COLS, BATCH = 70000, 100, 200
 
@@ -32,27 +36,6 @@ def run_pipeline(description):
         err, debug = msg.parse_error()
         sys.exit(f"demo: pipeline failed: {err.message} ({debug})")
     return pipeline, elapsed
-
-
-def per_update_seconds(matrix, rounds=2000):
-    """Median time of one 200-row in-place update through the library (from
-    Python, so it includes the binding's overhead), and of one update done
-    the slow way: the whole matrix copied out and back in."""
-    import numpy as np
-    rng = np.random.default_rng(1)
-    inplace = []
-    for _ in range(rounds):
-        idx = GLib.Bytes.new(rng.integers(0, ROWS, BATCH, dtype="<i4").tobytes())
-        delta = GLib.Bytes.new(rng.normal(size=(BATCH, COLS)).astype("<f4").tobytes())
-        start = time.perf_counter()
-        matrix.update_bytes(SM.Op.ADD, idx, SM.IndexType.INT32, delta, SM.DType.FLOAT32)
-        inplace.append(time.perf_counter() - start)
-    copy = []
-    for _ in range(5):
-        start = time.perf_counter()
-        matrix.set_value(matrix.get_value())
-        copy.append(time.perf_counter() - start)
-    return float(np.median(inplace)), float(np.median(copy))
 
 
 def main():
@@ -80,27 +63,24 @@ def main():
     print(f"matrix version  : {element.props.version}")
     print(f"pipeline time   : {elapsed:.3f} s ({updates / elapsed:,.0f} updates/s); "
           f"generating the test stream alone takes {generation:.3f} s")
-    # timed on a scratch matrix of the same shape, keeping the result intact
-    scratch = SM.SharedMatrix.new(ROWS, COLS, SM.DType.FLOAT32, SM.Backend.AUTO)
-    inplace_s, copy_s = per_update_seconds(scratch)
-    print(f"in place        : {inplace_s * 1e6:,.1f} us per {BATCH}-row update "
+    # timed on scratch matrices of the same shape, keeping the result intact
+    paths = measure_update_paths(rounds=20)
+    print(f"in place        : {paths.inplace_s * 1e6:,.1f} us per {BATCH}-row update "
           f"(library call from Python; tests/bench measures the element itself)")
-    print(f"full-copy path  : {copy_s * 1e6:,.0f} us per update (get_value + set_value), "
-          f"{copy_s / inplace_s:,.0f}x slower")
+    print(f"full-copy path  : {paths.copy_s * 1e6:,.0f} us per update (get_value, "
+          f"change the rows, set_value), {paths.copy_s / paths.inplace_s:,.0f}x slower")
+    if not paths.equal:
+        sys.exit("demo: the two update paths disagree with the numpy replay")
     print(f"final snapshot  : {args.output} (numpy.load reads it)")
 
-    try:
-        import numpy as np
-        snapshot = np.load(args.output)
-        current = np.frombuffer(matrix.get_value().get_data(), dtype="<f4").reshape(ROWS, COLS)
-        same = np.array_equal(snapshot, current)
-        print(f"snapshot check  : shape {snapshot.shape}, {snapshot.dtype}, "
-              f"{np.count_nonzero(snapshot.any(axis=1))} rows touched, "
-              f"{'equals' if same else 'DIFFERS FROM'} the live matrix")
-        if not same:
-            sys.exit(1)
-    except ImportError:
-        pass
+    snapshot = np.load(args.output)
+    current = np.frombuffer(matrix.get_value().get_data(), dtype="<f4").reshape(ROWS, COLS)
+    same = np.array_equal(snapshot, current)
+    print(f"snapshot check  : shape {snapshot.shape}, {snapshot.dtype}, "
+          f"{np.count_nonzero(snapshot.any(axis=1))} rows touched, "
+          f"{'equals' if same else 'DIFFERS FROM'} the live matrix")
+    if not same:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

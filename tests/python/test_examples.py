@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+# gst-sharedmatrix
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Smoke tests of examples/: every example runs the documented way, with
+small sizes, and its results are checked, not just its exit status.
+
+The update streams are replayed with the independent updatetestsrc
+reimplementation of test_updatetestsrc.py and numpy. The example scripts
+find the build under test through the environment meson test sets (see
+examples/common.sh). Prints one line per check, exits 0 when all pass, 1 on
+any failure, 77 (skip) without numpy, PyGObject/Gst or the plugin.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+from checks import expect, missing_elements, run_checks
+
+try:
+    import numpy as np
+except ImportError as e:
+    print(f"SKIP: numpy is not available ({e})")
+    sys.exit(77)
+
+try:
+    import gi
+    gi.require_version("Gst", "1.0")
+    from gi.repository import Gst
+except (ImportError, ValueError) as e:
+    print(f"SKIP: PyGObject with Gst 1.0 is not available ({e})")
+    sys.exit(77)
+
+import test_updatetestsrc as updatetestsrc  # noqa: E402
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples")
+
+
+def run_example(args, env=None):
+    """Runs examples/ARGS[0] with ARGS[1:] and the environment plus @env;
+    returns its stdout, failing the check on a non-zero exit."""
+    proc = subprocess.run([os.path.join(EXAMPLES, args[0])] + args[1:],
+                          env=dict(os.environ, **(env or {})),
+                          capture_output=True, text=True, timeout=300)
+    expect(proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}:\n"
+           f"{proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def updatetestsrc_stream(rows, cols, batch, seed, n_buffers):
+    """The updates `updatetestsrc rows cols batch seed num-buffers` makes
+    (float32 deltas, int32 indices), as a list of (indices, deltas)."""
+    cfg = dict(updatetestsrc.DEFAULTS, rows=rows, cols=cols, batch=batch, seed=seed)
+    return [(np.frombuffer(raw, "<i4", batch),
+             np.frombuffer(raw, "<f4", batch * cols, batch * 4).reshape(batch, cols))
+            for raw in updatetestsrc.reference(cfg, n_buffers)]
+
+
+def replay(rows, cols, updates):
+    """op add, buffer after buffer, in float32: what the CPU backend does."""
+    matrix = np.zeros((rows, cols), np.float32)
+    for idx, deltas in updates:
+        np.add.at(matrix, idx, deltas)
+    return matrix
+
+
+def written_files(stdout):
+    """(file, version) for each "FILE  matrix version N" line."""
+    return [(f, int(v)) for f, v in re.findall(r"(\S+\.npy)  matrix version (\d+)", stdout)]
+
+
+# ---- the checks -------------------------------------------------------------
+
+def check_snapshots(tmp):
+    rows, cols, batch, updates, every, seed = 300, 4, 20, 50, 15, 5
+    out_dir = os.path.join(tmp, "snapshots")
+    # the CPU backend is the bit-exact one
+    stdout = run_example(["snapshots.sh", out_dir], env=dict(
+        ROWS=str(rows), COLS=str(cols), BATCH=str(batch), UPDATES=str(updates),
+        EVERY=str(every), SEED=str(seed), GST_SHARED_MATRIX_FORCE_CPU="1"))
+    files = written_files(stdout)
+    expect([v for _, v in files] == [15, 30, 45, 50],
+           f"snapshot versions {[v for _, v in files]}, expected 15, 30, 45 and 50 at EOS")
+    expect([os.path.basename(f) for f, _ in files] ==
+           [f"snap-{i:05d}.npy" for i in range(4)], f"snapshot files {files}")
+    stream = updatetestsrc_stream(rows, cols, batch, seed, updates)
+    for path, version in files:
+        got = np.load(path)
+        expect(got.dtype == np.float32 and got.shape == (rows, cols),
+               f"{path} is {got.dtype}{got.shape}")
+        expect(np.array_equal(got, replay(rows, cols, stream[:version])),
+               f"{path} differs from the numpy replay of the first {version} updates")
+    return "4 numbered snapshots, versions 15/30/45/50, each equal to the numpy replay"
+
+
+def check_shared_by_name(tmp):
+    rows, cols, batch, updates, seed_a, seed_b = 200, 4, 20, 40, 3, 4
+    out_dir = os.path.join(tmp, "shared")
+    stdout = run_example(["shared-by-name.sh", out_dir], env=dict(
+        ROWS=str(rows), COLS=str(cols), BATCH=str(batch), UPDATES=str(updates),
+        SEED_A=str(seed_a), SEED_B=str(seed_b)))
+    versions = sorted(v for _, v in written_files(stdout))
+    expect(len(versions) == 2 and versions[0] >= updates and versions[1] == 2 * updates,
+           f"EOS snapshot versions {versions}: expected one per chain, the last {2 * updates}")
+    got = np.load(os.path.join(out_dir, "shared.npy"))
+    stream_a = updatetestsrc_stream(rows, cols, batch, seed_a, updates)
+    stream_b = updatetestsrc_stream(rows, cols, batch, seed_b, updates)
+    both = replay(rows, cols, stream_a + stream_b)
+    expect(not np.allclose(both, replay(rows, cols, stream_a)), "stream b changes nothing")
+    # the chains interleave their updates in any order: float32 sums may
+    # differ in the last bits from the replay's order
+    expect(got.shape == both.shape and np.allclose(got, both, rtol=1e-5, atol=1e-5),
+           "shared.npy differs from np.add.at of both streams")
+    return f"shared.npy equals np.add.at of both streams; chains ended at versions {versions}"
+
+
+def check_stats_messages(tmp):
+    rows, cols, batch, updates = 1000, 16, 50, 2000
+    stdout = run_example(["stats-messages.sh", os.path.join(tmp, "stats")], env=dict(
+        ROWS=str(rows), COLS=str(cols), BATCH=str(batch), UPDATES=str(updates),
+        INTERVAL=str(Gst.MSECOND)))
+    stats = []
+    # gst-launch -m prints: Got message #N from element "NAME" (element): STRUCTURE;
+    for text in re.findall(r"^Got message .*\(element\): (sharedmatrix-stats, .*)$",
+                           stdout, re.M):
+        s = Gst.Structure.from_string(text)[0]
+        expect(s is not None, f"cannot parse: {text}")
+        stats.append({f: s.get_value(f) for f in (
+            "version", "updates-applied", "rows-applied", "rows-dropped",
+            "rows-per-second", "backend")})
+    expect(len(stats) >= 3, f"{len(stats)} sharedmatrix-stats messages:\n{stdout}")
+    expect(f"{len(stats)} sharedmatrix-stats messages" in stdout, "no message count line")
+    for s in stats:
+        expect(None not in s.values(), f"fields missing: {s}")
+        expect(s["rows-applied"] == s["updates-applied"] * batch and s["rows-dropped"] == 0
+               and s["version"] == s["updates-applied"], f"inconsistent: {s}")
+    expect([s["version"] for s in stats] == sorted(s["version"] for s in stats),
+           "versions go backwards")
+    expect(stats[-1]["updates-applied"] == updates, f"last message at EOS: {stats[-1]}")
+    expect(any(s["rows-per-second"] > 0 for s in stats), "rows-per-second always 0")
+    expect(stats[-1]["backend"] in ("cpu", "cuda"), f"backend {stats[-1]['backend']}")
+    return f"{len(stats)} messages, the last at EOS with {updates} updates applied"
+
+
+def check_online_learning(tmp):
+    stdout = run_example(["python.sh", "online_learning.py", "--users", "200", "--items", "100",
+                          "--rank", "4", "--steps", "1500", "--batch", "100",
+                          "--snapshot-every", "250", "--seed", "1"])
+    table = [(int(u), int(v), float(e)) for u, v, e in
+             re.findall(r"^ +(\d+) +(\d+) +([0-9.]+) +[0-9.]+ s$", stdout, re.M)]
+    expect([u for u, _, _ in table] == list(range(0, 1501, 250)) and
+           all(v == u + 1 for u, v, _ in table),
+           f"table rows (updates, version): {[(u, v) for u, v, _ in table]}")
+    mean_rmse = float(re.search(r"predicting the mean rating: ([0-9.]+)", stdout)[1])
+    final_rmse = float(re.search(r"final held-out RMSE: ([0-9.]+)", stdout)[1])
+    initial_rmse = table[0][2]
+    stale, bound = map(int, re.search(r"at most (\d+) pushed updates \(bound: (\d+)\)",
+                                      stdout).groups())
+    # Ratings have unit variance plus noise of std 0.1: predicting the mean
+    # scores ~1, the small random start too; SGD reaches ~0.11. 0.25 fails
+    # if updates are lost, misapplied or too stale to converge.
+    threshold = 0.25
+    expect(threshold < 0.3 * min(mean_rmse, initial_rmse),
+           f"threshold {threshold} too close to the initial RMSE {initial_rmse} or "
+           f"the mean predictor's {mean_rmse}")
+    expect(final_rmse == table[-1][2], "final RMSE is not the last snapshot's")
+    expect(final_rmse < threshold, f"final RMSE {final_rmse} not below {threshold}:\n{stdout}")
+    expect(stale <= bound, f"gradients {stale} updates stale, bound {bound}")
+    return (f"held-out RMSE {initial_rmse} -> {final_rmse} (mean predictor {mean_rmse}, "
+            f"threshold {threshold})")
+
+
+def check_theano_classic(tmp):
+    stdout = run_example(["python.sh", "theano_classic.py", "--rounds", "3"])
+    copy_us = re.search(r"get/set_value +: ([0-9,.]+) us per update", stdout)
+    inplace_us = re.search(r"in place +: ([0-9,.]+) us per update", stdout)
+    expect(copy_us and inplace_us and re.search(r"ratio +: [0-9,]+x", stdout),
+           f"timings missing:\n{stdout}")
+    expect("both matrices equal the numpy replay" in stdout, f"check failed:\n{stdout}")
+    return f"both paths equal numpy; {copy_us[1]} us vs {inplace_us[1]} us per update"
+
+
+def check_demo(tmp):
+    """demo.py takes its timing from theano_classic.py."""
+    npy = os.path.join(tmp, "demo-C.npy")
+    stdout = run_example(["python.sh", "demo.py", "--updates", "20", "--output", npy])
+    expect("updates applied : 20" in stdout and "equals the live matrix" in stdout
+           and "full-copy path" in stdout, f"unexpected output:\n{stdout}")
+    return "20 updates, snapshot equals the live matrix, timings printed"
+
+
+CHECKS = [
+    ("snapshots", check_snapshots),
+    ("shared-by-name", check_shared_by_name),
+    ("stats-messages", check_stats_messages),
+    ("online-learning", check_online_learning),
+    ("theano-classic", check_theano_classic),
+    ("demo", check_demo),
+]
+
+
+def main():
+    Gst.init(None)
+    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc", "multifilesink"))
+    if skip:
+        return skip
+    return run_checks(CHECKS, "sm-test-examples-", sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
