@@ -160,10 +160,13 @@ struct _GstSharedMatrixElement
     "index-type = (string) { int32, int64 }, " \
     "cols = (int) [ 1, MAX ]"
 
+/* no dimensions field: the template allows any shape (a string field set
+ * to "ANY" would match only that string, so a capsfilter naming the shape
+ * could not link before the matrix exists) */
 #define TENSORS_CAPS "other/tensors, format = (string) static, " \
     "num_tensors = (int) 1, " \
     "types = (string) { float32, float64, float16, bfloat16 }, " \
-    "dimensions = (string) ANY, framerate = (fraction) 0/1"
+    "framerate = (fraction) 0/1"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
@@ -476,16 +479,25 @@ negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
 
   ours = possible_src_caps (matrix);
   peer = gst_pad_peer_query_caps (self->srcpad, ours);
-  gst_caps_unref (ours);
   if (gst_caps_is_empty (peer)) {
-    gst_caps_unref (peer);
+    GstCaps *accepted = gst_pad_peer_query_caps (self->srcpad, NULL);
+    gchar *accepted_str = gst_caps_to_string (accepted);
+
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream accepts neither other/tensors nor application/x-npy "
-            "snapshots of this %s matrix",
+        ("Downstream accepts neither other/tensors (types=%s, "
+            "dimensions=%u:%" G_GUINT64_FORMAT ") nor application/x-npy "
+            "snapshots of this matrix; it accepts: %s",
             gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
-                (matrix))), (NULL));
+                (matrix)), gst_shared_matrix_get_cols (matrix),
+            gst_shared_matrix_get_rows (matrix), accepted_str),
+        ("our caps %" GST_PTR_FORMAT, ours));
+    g_free (accepted_str);
+    gst_caps_unref (accepted);
+    gst_caps_unref (peer);
+    gst_caps_unref (ours);
     return FALSE;
   }
+  gst_caps_unref (ours);
   npy = gst_structure_has_name (gst_caps_get_structure (peer, 0),
       "application/x-npy");
   gst_caps_unref (peer);

@@ -1596,6 +1596,54 @@ GST_START_TEST (test_state_changes)
 
 GST_END_TEST;
 
+/* A capsfilter naming the snapshot shape links in gst-launch (the template
+ * allows any dimensions); a shape that is not the matrix's is an error
+ * naming ours and what downstream accepts. */
+static GstMessage *
+run_to_eos_or_error (const gchar * description)
+{
+  GError *err = NULL;
+  GstElement *pipeline = gst_parse_launch (description, &err);
+  GstBus *bus;
+  GstMessage *msg;
+
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "?");
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS or error within 10 s: %s", description);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return msg;
+}
+
+GST_START_TEST (test_snapshot_shape_capsfilter)
+{
+  GstMessage *msg;
+  GError *err = NULL;
+
+  msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
+      "! sharedmatrix rows=100 cols=4 "
+      "! other/tensors,dimensions=(string)4:100 ! fakesink");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+
+  msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
+      "! sharedmatrix rows=100 cols=4 "
+      "! other/tensors,dimensions=(string)4:99 ! fakesink");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (strstr (err->message, "dimensions=4:100") &&
+      strstr (err->message, "it accepts: other/tensors, dimensions=(string)4:99"),
+      "%s", err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+}
+
+GST_END_TEST;
+
 static Suite *
 sharedmatrix_suite (void)
 {
@@ -1632,6 +1680,7 @@ sharedmatrix_suite (void)
   tcase_add_test (tc, test_stats_messages);
   tcase_add_test (tc, test_no_stats_messages);
   tcase_add_test (tc, test_state_changes);
+  tcase_add_test (tc, test_snapshot_shape_capsfilter);
   tcase_add_test (tc, test_allocation_query_cpu);
   return s;
 }
