@@ -20,13 +20,9 @@ import subprocess
 import sys
 import time
 
-from checks import SKIP, CheckFailed, expect, run_checks
+from checks import SKIP, CheckFailed, expect, require_numpy, run_checks
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
+np = require_numpy()
 
 GST_LAUNCH = shutil.which("gst-launch-1.0")
 ROWS, COLS, BATCH, N = 5000, 16, 64, 400

@@ -21,28 +21,13 @@ import os
 import sys
 import time
 
-from checks import CheckFailed, expect, missing_elements, run_checks
+from checks import (CheckFailed, expect, missing_elements,
+                    optional_sharedmatrix, require_gst, require_numpy,
+                    run_checks)
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
-
-try:
-    import gi
-    gi.require_version("Gst", "1.0")
-    from gi.repository import Gst
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject with Gst 1.0 is not available ({e})")
-    sys.exit(77)
-
-try:
-    gi.require_version("GstSharedMatrix", "1.0")
-    from gi.repository import GstSharedMatrix as SM
-except (ImportError, ValueError) as e:
-    SM = None
-    SM_MISSING = str(e)
+np = require_numpy()
+Gst = require_gst()
+SM, SM_MISSING = optional_sharedmatrix()
 
 INDEX_DTYPES = {"int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
 DELTA_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"),

@@ -16,21 +16,11 @@ import re
 import subprocess
 import sys
 
-from checks import expect, missing_elements, run_checks
+from checks import (expect, missing_elements, require_gst, require_numpy,
+                    run_checks)
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
-
-try:
-    import gi
-    gi.require_version("Gst", "1.0")
-    from gi.repository import Gst
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject with Gst 1.0 is not available ({e})")
-    sys.exit(77)
+np = require_numpy()
+Gst = require_gst()
 
 import test_updatetestsrc as updatetestsrc  # noqa: E402
 

@@ -25,21 +25,11 @@ import time
 import zlib
 from pathlib import Path
 
-from checks import CheckFailed, expect, missing_elements, run_checks
+from checks import (CheckFailed, expect, missing_elements, require_gst,
+                    require_numpy, run_checks)
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
-
-try:
-    import gi
-    gi.require_version("Gst", "1.0")
-    from gi.repository import Gst
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject with Gst 1.0 is not available ({e})")
-    sys.exit(77)
+np = require_numpy()
+Gst = require_gst()
 
 SOURCE_ROOT = Path(os.environ.get("SHAREDMATRIX_SOURCE_ROOT",
                                   Path(__file__).resolve().parents[2]))

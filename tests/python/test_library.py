@@ -35,22 +35,10 @@ import threading
 import time
 import traceback
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
+from checks import require_numpy, require_sharedmatrix
 
-try:
-    import gi
-    gi.require_version("GLib", "2.0")
-    gi.require_version("GstSharedMatrix", "1.0")
-    from gi.repository import GLib
-    from gi.repository import GstSharedMatrix as SM
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject or the GstSharedMatrix 1.0 typelib is not "
-          f"available ({e})")
-    sys.exit(77)
+np = require_numpy()
+GLib, SM = require_sharedmatrix()
 
 
 # ---- dtypes, encoding and the reference rounding ----------------------------

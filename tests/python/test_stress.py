@@ -41,25 +41,11 @@ import sys
 import threading
 import time
 
-from checks import CheckFailed, expect, missing_elements, run_checks
+from checks import (CheckFailed, expect, missing_elements, require_numpy,
+                    require_gst_sharedmatrix, run_checks)
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
-
-try:
-    import gi
-    gi.require_version("Gst", "1.0")
-    gi.require_version("GLib", "2.0")
-    gi.require_version("GstSharedMatrix", "1.0")
-    from gi.repository import GLib, Gst
-    from gi.repository import GstSharedMatrix as SM
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject with Gst 1.0 and GstSharedMatrix 1.0 is not "
-          f"available ({e})")
-    sys.exit(77)
+np = require_numpy()
+Gst, GLib, SM = require_gst_sharedmatrix()
 
 TIMEOUT = 30 * Gst.SECOND
 

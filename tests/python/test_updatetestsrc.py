@@ -20,19 +20,10 @@ import struct
 import sys
 from fractions import Fraction
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: numpy is not available ({e})")
-    sys.exit(77)
+from checks import require_gst, require_numpy
 
-try:
-    import gi
-    gi.require_version("Gst", "1.0")
-    from gi.repository import Gst
-except (ImportError, ValueError) as e:
-    print(f"SKIP: PyGObject with Gst 1.0 is not available ({e})")
-    sys.exit(77)
+np = require_numpy()
+Gst = require_gst()
 
 M64 = (1 << 64) - 1
 
