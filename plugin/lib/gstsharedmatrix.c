@@ -368,6 +368,8 @@ gst_shared_matrix_new_from_npy (const gchar * path,
  * gst_shared_matrix_get_rows:
  * @self: a #GstSharedMatrix
  *
+ * Gets the number of rows, fixed when the matrix was created.
+ *
  * Returns: the number of rows
  */
 guint64
@@ -380,6 +382,9 @@ gst_shared_matrix_get_rows (GstSharedMatrix * self)
 /**
  * gst_shared_matrix_get_cols:
  * @self: a #GstSharedMatrix
+ *
+ * Gets the number of columns (the length of one row), fixed when the matrix
+ * was created. Update buffers must carry delta rows of this length.
  *
  * Returns: the number of columns
  */
@@ -394,6 +399,9 @@ gst_shared_matrix_get_cols (GstSharedMatrix * self)
  * gst_shared_matrix_get_dtype:
  * @self: a #GstSharedMatrix
  *
+ * Gets the storage dtype, fixed when the matrix was created. Update deltas
+ * may have another dtype; they are converted when applied.
+ *
  * Returns: the storage dtype
  */
 GstSharedMatrixDType
@@ -406,6 +414,9 @@ gst_shared_matrix_get_dtype (GstSharedMatrix * self)
 /**
  * gst_shared_matrix_get_backend:
  * @self: a #GstSharedMatrix
+ *
+ * Gets the backend that holds the matrix and applies its updates: what
+ * %GST_SHARED_MATRIX_BACKEND_AUTO resolved to when the matrix was created.
  *
  * Returns: the backend actually holding the matrix (never
  *   %GST_SHARED_MATRIX_BACKEND_AUTO)
@@ -450,6 +461,10 @@ gst_shared_matrix_get_staging_allocator (GstSharedMatrix * self)
  * gst_shared_matrix_get_version:
  * @self: a #GstSharedMatrix
  *
+ * Gets the matrix version: 0 for a new matrix (or the version recorded in
+ * the checkpoint it was restored from), incremented by one by every applied
+ * update and every gst_shared_matrix_set_value(), whoever made them.
+ *
  * Returns: the number of updates (and set_value calls) applied so far
  */
 guint64
@@ -493,6 +508,10 @@ npy_header_size (GstSharedMatrix * self)
  * gst_shared_matrix_get_size:
  * @self: a #GstSharedMatrix
  * @format: the layout of the copy
+ *
+ * Gets the size of a whole-matrix copy: rows × cols × the dtype size for
+ * %GST_SHARED_MATRIX_FORMAT_RAW, plus the `.npy` header for
+ * %GST_SHARED_MATRIX_FORMAT_NPY.
  *
  * Returns: the size in bytes of a whole-matrix copy in @format
  */

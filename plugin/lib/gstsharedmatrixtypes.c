@@ -16,6 +16,14 @@ G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MUL == SM_OP_MUL);
 G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MIN == SM_OP_MIN);
 G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MAX == SM_OP_MAX);
 
+/**
+ * gst_shared_matrix_error_quark:
+ *
+ * The error domain of the shared matrix library, #GST_SHARED_MATRIX_ERROR;
+ * its codes are #GstSharedMatrixError.
+ *
+ * Returns: the quark of the "gst-shared-matrix-error-quark" domain
+ */
 G_DEFINE_QUARK (gst-shared-matrix-error-quark, gst_shared_matrix_error);
 
 #define DEFINE_ENUM_TYPE(func, TypeName, ...) \
@@ -109,6 +117,9 @@ enum_from_nick (GType type, const gchar * str, gint * value)
  * gst_shared_matrix_dtype_size:
  * @dtype: a dtype
  *
+ * Gets the size of one value of @dtype: 4, 8, 2 and 2 bytes for float32,
+ * float64, float16 and bfloat16.
+ *
  * Returns: the size of one element in bytes, 0 for an unknown dtype
  */
 guint
@@ -123,6 +134,8 @@ gst_shared_matrix_dtype_size (GstSharedMatrixDType dtype)
  * gst_shared_matrix_dtype_to_string:
  * @dtype: a dtype
  *
+ * Gets the name of @dtype used in caps and as the enum nick.
+ *
  * Returns: (nullable): the dtype's name as used in caps ("float32", …)
  */
 const gchar *
@@ -135,6 +148,9 @@ gst_shared_matrix_dtype_to_string (GstSharedMatrixDType dtype)
  * gst_shared_matrix_dtype_from_string:
  * @str: (nullable): a dtype name as used in caps
  * @dtype: (out): the dtype
+ *
+ * Parses a dtype name as used in caps ("float32", "float64", "float16",
+ * "bfloat16").
  *
  * Returns: %TRUE when @str names a dtype
  */
@@ -154,6 +170,8 @@ gst_shared_matrix_dtype_from_string (const gchar * str,
  * gst_shared_matrix_index_type_size:
  * @index_type: an index type
  *
+ * Gets the size of one row index of @index_type: 4 or 8 bytes.
+ *
  * Returns: the size of one index in bytes, 0 for an unknown type
  */
 guint
@@ -172,6 +190,8 @@ gst_shared_matrix_index_type_size (GstSharedMatrixIndexType index_type)
  * gst_shared_matrix_index_type_to_string:
  * @index_type: an index type
  *
+ * Gets the name of @index_type used in caps and as the enum nick.
+ *
  * Returns: (nullable): the index type's name as used in caps ("int32", "int64")
  */
 const gchar *
@@ -184,6 +204,8 @@ gst_shared_matrix_index_type_to_string (GstSharedMatrixIndexType index_type)
  * gst_shared_matrix_index_type_from_string:
  * @str: (nullable): an index type name as used in caps
  * @index_type: (out): the index type
+ *
+ * Parses an index type name as used in caps ("int32", "int64").
  *
  * Returns: %TRUE when @str names an index type
  */
@@ -202,6 +224,9 @@ gst_shared_matrix_index_type_from_string (const gchar * str,
 /**
  * gst_shared_matrix_backend_to_string:
  * @backend: a backend
+ *
+ * Gets the name of @backend, as used by the elements' `backend` and
+ * `active-backend` properties and in `sharedmatrix-stats` messages.
  *
  * Returns: (nullable): the backend's name ("auto", "cpu", "cuda")
  */

@@ -134,7 +134,9 @@ typedef enum
  * @GST_SHARED_MATRIX_ERROR_FILE: a file could not be read or written
  * @GST_SHARED_MATRIX_ERROR_NPY: a `.npy` file is malformed or unsupported
  *
- * Error codes in the #GST_SHARED_MATRIX_ERROR domain.
+ * Error codes of the library's `GError` domain, #GST_SHARED_MATRIX_ERROR
+ * (the quark of "gst-shared-matrix-error-quark", from
+ * gst_shared_matrix_error_quark()).
  */
 typedef enum
 {
