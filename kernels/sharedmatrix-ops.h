@@ -79,8 +79,9 @@ sm_double_to_narrow (double d, int mbits, int ebits)
   q = mant >> shift;
   rem = mant & ((1ULL << shift) - 1);
   halfway = 1ULL << (shift - 1);
-  if (rem > halfway || (rem == halfway && (q & 1)))
-    q++;
+  /* round to nearest even; as arithmetic, not a branch: random data takes
+   * it either way and the mispredictions cost more than the rest */
+  q += (rem > halfway) | ((rem == halfway) & (q & 1));
   if (e >= emin)                /* q carries the implicit bit; a carry bumps the exponent */
     return sign | (uint16_t) (((uint32_t) (e - emin) << mbits) + q);
   return sign | (uint16_t) q;   /* subnormal; q == 1 << mbits is the smallest normal */
