@@ -585,11 +585,20 @@ release_snapshot_pool (GstSharedMatrixElement * self)
   }
 }
 
-/* A buffer holding a consistent copy of the matrix, stamped with the PTS of
- * the last applied update and OFFSET = the version it shows. */
-static GstBuffer *
+/* Posts the error of a failed device (GST_SHARED_MATRIX_ERROR_DEVICE: the
+ * message says whether the matrix is still usable) after @what failed. */
+#define POST_DEVICE_ERROR(self, what, err) \
+  GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s: %s", what, \
+          err->message), (NULL))
+
+/* *@out: a buffer holding a consistent copy of the matrix, stamped with the
+ * PTS of the last applied update and OFFSET = the version it shows. NULL
+ * when there is no copy: with GST_FLOW_OK when memory for it cannot be had
+ * (a warning is posted, streaming goes on), with GST_FLOW_ERROR when the
+ * matrix cannot be read (an error is posted). */
+static GstFlowReturn
 make_snapshot_buffer (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
-    gboolean npy)
+    gboolean npy, GstBuffer ** out)
 {
   GstSharedMatrixFormat format =
       npy ? GST_SHARED_MATRIX_FORMAT_NPY : GST_SHARED_MATRIX_FORMAT_RAW;
@@ -597,25 +606,35 @@ make_snapshot_buffer (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
   GstMapInfo map;
   GstBuffer *buf;
   guint64 version = 0;
+  GError *err = NULL;
+  gboolean ok;
 
+  *out = NULL;
   buf = acquire_snapshot_buffer (self, size);
   if (buf == NULL) {
     GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
         ("Cannot allocate %" G_GSIZE_FORMAT " bytes for a snapshot", size),
         (NULL));
-    return NULL;
+    return GST_FLOW_OK;
   }
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  gst_shared_matrix_copy_to (matrix, format, map.data, map.size, &version,
-      NULL);
+  ok = gst_shared_matrix_copy_to (matrix, format, map.data, map.size, &version,
+      &err);
   gst_buffer_unmap (buf, &map);
+  if (!ok) {
+    POST_DEVICE_ERROR (self, "Cannot take a snapshot of the matrix", err);
+    g_error_free (err);
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
+  }
 
   GST_OBJECT_LOCK (self);
   GST_BUFFER_PTS (buf) = self->last_pts;
   GST_OBJECT_UNLOCK (self);
   GST_BUFFER_OFFSET (buf) = version;
   GST_BUFFER_OFFSET_END (buf) = version;
-  return buf;
+  *out = buf;
+  return GST_FLOW_OK;
 }
 
 static GstFlowReturn
@@ -635,9 +654,9 @@ push_snapshot (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
   npy = self->snapshot_npy;
   GST_OBJECT_UNLOCK (self);
 
-  buf = make_snapshot_buffer (self, matrix, npy);
+  ret = make_snapshot_buffer (self, matrix, npy, &buf);
   if (buf == NULL)
-    return GST_FLOW_OK;
+    return ret;
   GST_LOG_OBJECT (self, "pushing snapshot of version %" G_GUINT64_FORMAT,
       GST_BUFFER_OFFSET (buf));
   ret = gst_pad_push (self->srcpad, buf);
@@ -666,7 +685,7 @@ gst_shared_matrix_element_snapshot (GstSharedMatrixElement * self)
   npy = gst_structure_has_name (gst_caps_get_structure (caps, 0),
       "application/x-npy");
 
-  buf = make_snapshot_buffer (self, matrix, npy);
+  make_snapshot_buffer (self, matrix, npy, &buf);
   sample = buf ? gst_sample_new (buf, caps, NULL, NULL) : NULL;
   gst_clear_buffer (&buf);
   gst_caps_unref (caps);
@@ -776,17 +795,20 @@ write_checkpoint_job (gpointer data, gpointer user_data)
 /* Copies the matrix now (consistent with last-offset) and writes it on the
  * writer thread, or right here when @wait (EOS: the checkpoint must be on
  * disk before EOS goes on). A periodic checkpoint is skipped while another
- * is still queued, so slow disks cost checkpoints, not memory. */
-static void
+ * is still queued, so slow disks cost checkpoints, not memory. A matrix
+ * that cannot be read is an error (posted): nothing is written over the
+ * previous checkpoint. */
+static GstFlowReturn
 checkpoint (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
     const gchar * path, gboolean wait)
 {
   CheckpointJob *job;
   guint64 last_offset;
+  GError *err = NULL;
 
   if (!wait && g_thread_pool_unprocessed (self->checkpoint_writer) > 0) {
     GST_INFO_OBJECT (self, "previous checkpoint still queued, skipping one");
-    return;
+    return GST_FLOW_OK;
   }
   job = g_new0 (CheckpointJob, 1);
   job->path = g_strdup (path);
@@ -794,14 +816,23 @@ checkpoint (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
   last_offset = self->have_last_offset ? self->last_offset :
       GST_BUFFER_OFFSET_NONE;
   GST_OBJECT_UNLOCK (self);
-  job->contents = gst_shared_matrix_get_checkpoint (matrix, last_offset);
+  job->contents = gst_shared_matrix_get_checkpoint (matrix, last_offset, &err);
   if (job->contents == NULL) {
-    GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
-        ("No memory for a checkpoint copy of the matrix; the previous "
-            "checkpoint is kept"), (NULL));
+    GstFlowReturn ret = GST_FLOW_OK;
+
+    if (err->code == GST_SHARED_MATRIX_ERROR_NO_MEMORY) {
+      GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
+          ("No memory for a checkpoint copy of the matrix; the previous "
+              "checkpoint is kept"), ("%s", err->message));
+    } else {
+      POST_DEVICE_ERROR (self, "Cannot take a checkpoint of the matrix, the "
+          "previous checkpoint is kept", err);
+      ret = GST_FLOW_ERROR;
+    }
+    g_error_free (err);
     g_free (job->path);
     g_free (job);
-    return;
+    return ret;
   }
   if (wait) {
     /* drain the queue first so the files land in order */
@@ -812,6 +843,7 @@ checkpoint (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
   } else {
     g_thread_pool_push (self->checkpoint_writer, job, NULL);
   }
+  return GST_FLOW_OK;
 }
 
 /* ---- the data path ------------------------------------------------------- */
@@ -889,8 +921,12 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   if (!gst_shared_matrix_update (matrix, op, indices, n, self->index_type,
           deltas, self->delta_dtype, invalid_index, non_finite, &result,
           &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Update rejected, matrix "
-            "unchanged: %s", err->message), ("buffer %" GST_PTR_FORMAT, buf));
+    if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
+      POST_DEVICE_ERROR (self, "Cannot apply an update", err);
+    else
+      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Update rejected, matrix "
+              "unchanged: %s", err->message), ("buffer %" GST_PTR_FORMAT,
+              buf));
     ret = GST_FLOW_ERROR;
     goto unmap;
   }
@@ -910,7 +946,9 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
 
   if (checkpoint_path && ++self->updates_since_checkpoint >= checkpoint_every) {
     self->updates_since_checkpoint = 0;
-    checkpoint (self, matrix, checkpoint_path, FALSE);
+    ret = checkpoint (self, matrix, checkpoint_path, FALSE);
+    if (ret != GST_FLOW_OK)
+      goto unmap;
   }
 
   /* the running time costs clock and lock round trips: only the interval

@@ -610,8 +610,9 @@ apply_parallel (CpuStorage * s, const GstSharedMatrixUpdatePlan * plan)
   return TRUE;
 }
 
-static void
-cpu_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
+static gboolean
+cpu_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan,
+    GError ** error)
 {
   CpuStorage *s = storage;
   guint64 elements = (guint64) plan->n * s->shape.cols;
@@ -623,7 +624,7 @@ cpu_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
       s->shape.rows < thread_count () * PARTS_PER_THREAD ||
       elements < PARALLEL_MIN_ELEMENTS) {
     apply_serial (s, plan);
-    return;
+    return TRUE;
   }
 
   /* Whether a second thread pays for a big update is measured, not
@@ -651,6 +652,7 @@ cpu_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
   cost = MAX (g_get_monotonic_time () - t0, 1) * 1000.0 / elements;
   s->cost[mode] = s->cost[mode] == 0 ? cost : 0.75 * s->cost[mode] +
       0.25 * cost;
+  return TRUE;
 }
 
 /* ---- storage ------------------------------------------------------------- */
@@ -710,25 +712,29 @@ cpu_destroy (gpointer storage)
   g_free (s);
 }
 
-static void
-cpu_read (gpointer storage, guint8 * dest)
+/* host memory: reads, writes and updates cannot fail */
+
+static gboolean
+cpu_read (gpointer storage, guint8 * dest, GError ** error)
 {
   CpuStorage *s = storage;
 
   memcpy (dest, s->data, s->shape.rows * s->shape.row_bytes);
+  return TRUE;
 }
 
-static void
-cpu_write (gpointer storage, const guint8 * src)
+static gboolean
+cpu_write (gpointer storage, const guint8 * src, GError ** error)
 {
   CpuStorage *s = storage;
 
   memcpy (s->data, src, s->shape.rows * s->shape.row_bytes);
+  return TRUE;
 }
 
-static void
+static gboolean
 cpu_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
-    gsize n, guint8 * dest)
+    gsize n, guint8 * dest, GError ** error)
 {
   CpuStorage *s = storage;
   gsize i;
@@ -739,6 +745,7 @@ cpu_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
     memcpy (dest + i * s->shape.row_bytes, s->data + r * s->shape.row_bytes,
         s->shape.row_bytes);
   }
+  return TRUE;
 }
 
 const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu = {

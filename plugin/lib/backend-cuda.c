@@ -25,6 +25,12 @@
  * Host readers (read, gather) synchronise the stream, so they see every
  * update queued before them and none half-applied.
  *
+ * Errors after creation are returned as GST_SHARED_MATRIX_ERROR_DEVICE (see
+ * storage_failed ()). An error of queued work (a kernel that faults)
+ * surfaces at the next call that waits for it, as a sticky error: the
+ * device context is then broken for good, so the matrix keeps that error
+ * and every later call returns it without touching the device.
+ *
  * cudart is linked statically and nothing touches CUDA before the first
  * matrix asks for the backend (the probe, once per process), so the library
  * loads and serves on the CPU on machines without an NVIDIA driver.
@@ -64,19 +70,29 @@ GST_DEBUG_CATEGORY_STATIC (sm_cuda_debug);
 
 /* Every CUDA runtime call goes through here: failures are logged with the
  * call, where it was made and CUDA's own description, and optionally
- * returned as a GError. */
+ * returned as a GError naming the function called. The error is also
+ * cleared from the runtime's last-error slot, where a non-sticky one would
+ * otherwise be reported again by the next kernel launch. */
 static gboolean
 check_cuda (cudaError_t err, const gchar * call, const gchar * file,
     const gchar * func, gint line, GError ** error)
 {
+  const gchar *name = call;
+
   if (G_LIKELY (err == cudaSuccess))
     return TRUE;
+  (void) cudaGetLastError ();
   gst_debug_log (sm_cuda_debug, GST_LEVEL_ERROR, file, func, line, NULL,
       "%s failed: %s (%s, error %d)", call, cudaGetErrorString (err),
       cudaGetErrorName (err), (gint) err);
+  /* "(cudaError_t) sm_cuda_launch_fill (s->stream, &fill)" names
+   * sm_cuda_launch_fill */
+  if (name[0] == '(' && strchr (name, ')'))
+    name = strchr (name, ')') + 1;
+  name += strspn (name, " ");
   g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_BACKEND,
-      "CUDA call %s failed: %s (%s, error %d)", call, cudaGetErrorString (err),
-      cudaGetErrorName (err), (gint) err);
+      "CUDA call %.*s failed: %s (%s, error %d)", (gint) strcspn (name, " ("),
+      name, cudaGetErrorString (err), cudaGetErrorName (err), (gint) err);
   return FALSE;
 }
 
@@ -250,10 +266,8 @@ sm_pinned_alloc (GstAllocator * allocator, gsize size,
 
   /* cudaHostAlloc memory is page aligned; larger alignments get slack */
   if (!CUDA_CHECK (cudaHostAlloc (&host, maxsize + align,
-              cudaHostAllocPortable), NULL)) {
-    (void) cudaGetLastError ();
+              cudaHostAllocPortable), NULL))
     return NULL;
-  }
   shift = ((guintptr) host & align) ? align + 1 - ((guintptr) host & align) :
       0;
   mem = g_new0 (SmPinnedMemory, 1);
@@ -350,10 +364,8 @@ is_pinned_host (const void *p)
 
   if (p == NULL)
     return FALSE;
-  if (!CUDA_CHECK (cudaPointerGetAttributes (&attr, p), NULL)) {
-    (void) cudaGetLastError ();
+  if (!CUDA_CHECK (cudaPointerGetAttributes (&attr, p), NULL))
     return FALSE;
-  }
   return attr.type == cudaMemoryTypeHost;
 }
 
@@ -378,21 +390,57 @@ typedef struct
   guint next_slot;
   gsize min_slot_bytes;
   SmUpdateGrouping grouping;
-  /* set after a CUDA failure on a path that cannot return an error */
-  gboolean failed;
+  /* set once the device memory may no longer hold the matrix; returned by
+   * every later call */
+  GError *failed;
 } CudaStorage;
 
-/* For paths with no error return (the vtable's apply/read/write/gather):
- * the failure is logged by CUDA_CHECK; warn once per matrix as well. */
-static void
-mark_failed (CudaStorage * s, const gchar * what)
+/* The error return of the operations after creation, all of which end here
+ * on a failed CUDA call (@cause, from CUDA_CHECK): @what the operation was,
+ * and whether it had already written to the matrix. The message says what
+ * the failure means for the matrix. A sticky error (every call on a broken
+ * context returns it, so the stream reports it too) or a partly written
+ * matrix leave the matrix lost: it keeps the error for every later call. */
+static gboolean
+storage_failed (CudaStorage * s, const gchar * what, gboolean wrote,
+    GError * cause, GError ** error)
 {
-  if (!s->failed)
-    g_warning ("gst-sharedmatrix: the CUDA backend failed to %s the %"
-        G_GUINT64_FORMAT " x %u matrix on device %d; its contents may be "
-        "stale from now on (see the sharedmatrixcuda debug log)", what,
-        s->shape.rows, s->shape.cols, s->device);
-  s->failed = TRUE;
+  /* not through CUDA_CHECK: cudaErrorNotReady is an answer, not a failure */
+  cudaError_t state = cudaStreamQuery (s->stream);
+  gboolean sticky = state != cudaSuccess && state != cudaErrorNotReady;
+  GError *err;
+
+  (void) cudaGetLastError ();
+  err = g_error_new (GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_DEVICE,
+      "CUDA device %d failed to %s the %" G_GUINT64_FORMAT " x %u %s matrix: "
+      "%s; %s", s->device, what, s->shape.rows, s->shape.cols,
+      gst_shared_matrix_dtype_to_string (s->shape.dtype), cause->message,
+      sticky ? "the device context is broken (a sticky CUDA error), so the "
+      "matrix is lost and every later operation on it fails with this error; "
+      "restart the process (and restore the matrix from a checkpoint)" :
+      wrote ? "part of the update may have been applied, so the matrix is "
+      "lost and every later operation on it fails with this error; create "
+      "it again (from a checkpoint)" :
+      "the matrix is unchanged and can still be used");
+  g_error_free (cause);
+  if (sticky || wrote) {
+    GST_ERROR ("%s", err->message);
+    s->failed = g_error_copy (err);
+  } else {
+    GST_WARNING ("%s", err->message);
+  }
+  g_propagate_error (error, err);
+  return FALSE;
+}
+
+/* Whether the matrix was lost earlier; then FALSE with that error. */
+static gboolean
+storage_ok (CudaStorage * s, GError ** error)
+{
+  if (G_LIKELY (s->failed == NULL))
+    return TRUE;
+  g_propagate_error (error, g_error_copy (s->failed));
+  return FALSE;
 }
 
 static void
@@ -444,12 +492,12 @@ slot_alloc (CudaStorage * s, Slot * slot, gsize bytes, GError ** error)
 
 /* Waits until the slot's pinned buffer is no longer read by a copy. */
 static gboolean
-slot_wait (Slot * slot)
+slot_wait (Slot * slot, GError ** error)
 {
   if (!slot->pending)
     return TRUE;
   slot->pending = FALSE;
-  return CUDA_CHECK (cudaEventSynchronize (slot->copied), NULL);
+  return CUDA_CHECK (cudaEventSynchronize (slot->copied), error);
 }
 
 static Slot *
@@ -529,6 +577,7 @@ cuda_destroy (gpointer storage)
   if (s->stream)
     CUDA_CHECK (cudaStreamDestroy (s->stream), NULL);
   sm_update_grouping_clear (&s->grouping);
+  g_clear_error (&s->failed);
   g_free (s);
 }
 
@@ -641,7 +690,7 @@ failed:
 static gboolean
 apply_chunk (CudaStorage * s, Slot * slot,
     const GstSharedMatrixUpdatePlan * plan, gsize first, gsize n,
-    gboolean direct, gboolean * queued)
+    gboolean direct, gboolean * queued, GError ** error)
 {
   SmUpdateGrouping *g = &s->grouping;
   gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
@@ -666,18 +715,18 @@ apply_chunk (CudaStorage * s, Slot * slot,
   memcpy (slot->host + off_order, g->order, (gsize) g->n_order * 4);
   if (direct) {
     if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, off_deltas,
-                cudaMemcpyHostToDevice, s->stream), NULL) ||
+                cudaMemcpyHostToDevice, s->stream), error) ||
         !CUDA_CHECK (cudaMemcpyAsync (slot->dev + off_deltas,
                 plan->deltas + first * drow, n * drow,
-                cudaMemcpyHostToDevice, s->stream), NULL))
+                cudaMemcpyHostToDevice, s->stream), error))
       return FALSE;
   } else {
     memcpy (slot->host + off_deltas, plan->deltas + first * drow, n * drow);
     if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, total,
-                cudaMemcpyHostToDevice, s->stream), NULL))
+                cudaMemcpyHostToDevice, s->stream), error))
       return FALSE;
   }
-  if (!CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), NULL))
+  if (!CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), error))
     return FALSE;
   slot->pending = TRUE;
   *queued = TRUE;
@@ -694,11 +743,12 @@ apply_chunk (CudaStorage * s, Slot * slot,
   args.delta_dtype = plan->delta_dtype;
   args.op = plan->op;
   return CUDA_CHECK ((cudaError_t) sm_cuda_launch_scatter (s->stream, &args),
-      NULL);
+      error);
 }
 
-static void
-cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
+static gboolean
+cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan,
+    GError ** error)
 {
   CudaStorage *s = storage;
   gsize drow = (gsize) s->shape.cols * sm_dtype_size (plan->delta_dtype);
@@ -706,8 +756,11 @@ cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
   gsize first = 0;
   gboolean direct = FALSE;
   Slot *last_queued = NULL;
+  GError *cause = NULL;
 
-  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL))
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause))
     goto failed;
   direct = plan->n > 0 && is_pinned_host (plan->deltas);
 
@@ -716,11 +769,11 @@ cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
     gsize n = MIN (plan->n - first, max_chunk);
     gboolean queued;
 
-    if (!slot_wait (slot))
+    if (!slot_wait (slot, &cause))
       goto failed;
     slot_try_grow (s, slot, scatter_bytes (n, drow));
     n = MIN (n, scatter_chunk_for (slot->capacity, drow));
-    if (!apply_chunk (s, slot, plan, first, n, direct, &queued))
+    if (!apply_chunk (s, slot, plan, first, n, direct, &queued, &cause))
       goto failed;
     if (queued)
       last_queued = slot;
@@ -729,57 +782,67 @@ cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan)
   /* Direct copies read the caller's memory, which is the caller's again
    * when this returns: wait for the last one (the stream runs in order, so
    * for all of them). The kernels are not waited for. */
-  if (direct && last_queued && !slot_wait (last_queued))
+  if (direct && last_queued && !slot_wait (last_queued, &cause))
     goto failed;
-  return;
+  return TRUE;
 
 failed:
   /* queued direct copies must not read the caller's memory later */
   if (direct)
     CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL);
-  mark_failed (s, "apply an update to");
+  /* the chunks before @first have had their kernels queued */
+  return storage_failed (s, "apply an update to", first > 0, cause, error);
 }
 
-static void
-cuda_read (gpointer storage, guint8 * dest)
+static gboolean
+cuda_read (gpointer storage, guint8 * dest, GError ** error)
 {
   CudaStorage *s = storage;
   gsize bytes = s->shape.rows * s->shape.row_bytes;
+  GError *cause = NULL;
 
-  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL) ||
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
       !CUDA_CHECK (cudaMemcpyAsync (dest, s->data, bytes,
-              cudaMemcpyDeviceToHost, s->stream), NULL) ||
-      !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL)) {
-    /* never hand out uninitialised memory */
-    memset (dest, 0, bytes);
-    mark_failed (s, "read");
-  }
+              cudaMemcpyDeviceToHost, s->stream), &cause) ||
+      !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
+    return storage_failed (s, "read", FALSE, cause, error);
+  return TRUE;
 }
 
-static void
-cuda_write (gpointer storage, const guint8 * src)
+static gboolean
+cuda_write (gpointer storage, const guint8 * src, GError ** error)
 {
   CudaStorage *s = storage;
   gsize bytes = s->shape.rows * s->shape.row_bytes;
+  GError *cause = NULL;
 
-  /* synchronous: @src is the caller's and may go away on return */
-  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL) ||
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
       !CUDA_CHECK (cudaMemcpyAsync (s->data, src, bytes,
-              cudaMemcpyHostToDevice, s->stream), NULL) ||
-      !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL))
-    mark_failed (s, "write");
+              cudaMemcpyHostToDevice, s->stream), &cause))
+    return storage_failed (s, "write", FALSE, cause, error);
+  /* synchronous: @src is the caller's and may go away on return */
+  if (!CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
+    return storage_failed (s, "write", TRUE, cause, error);
+  return TRUE;
 }
 
-static void
+static gboolean
 cuda_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
-    gsize n, guint8 * dest)
+    gsize n, guint8 * dest, GError ** error)
 {
   CudaStorage *s = storage;
   gsize isize = indices_int64 ? 8 : 4;
   gsize row_bytes = s->shape.row_bytes;
   gsize first = 0;
+  GError *cause = NULL;
 
-  if (!CUDA_CHECK (cudaSetDevice (s->device), NULL))
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause))
     goto failed;
 
   while (first < n) {
@@ -787,7 +850,7 @@ cuda_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
     gsize c = n - first, off_out, per = isize + row_bytes;
     SmGatherArgs args;
 
-    if (!slot_wait (slot))
+    if (!slot_wait (slot, &cause))
       goto failed;
     slot_try_grow (s, slot, MIN (ALIGN_UP (c * isize) + c * row_bytes,
             MAX_SLOT_BYTES));
@@ -806,21 +869,21 @@ cuda_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
     args.dtype = s->shape.dtype;
     args.indices_int64 = indices_int64;
     if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, c * isize,
-                cudaMemcpyHostToDevice, s->stream), NULL) ||
+                cudaMemcpyHostToDevice, s->stream), &cause) ||
         !CUDA_CHECK ((cudaError_t) sm_cuda_launch_gather (s->stream, &args),
-            NULL) ||
+            &cause) ||
         !CUDA_CHECK (cudaMemcpyAsync (slot->host + off_out, slot->dev +
                 off_out, c * row_bytes, cudaMemcpyDeviceToHost, s->stream),
-            NULL) || !CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL))
+            &cause) || !CUDA_CHECK (cudaStreamSynchronize (s->stream),
+            &cause))
       goto failed;
     memcpy (dest + first * row_bytes, slot->host + off_out, c * row_bytes);
     first += c;
   }
-  return;
+  return TRUE;
 
 failed:
-  memset (dest, 0, n * row_bytes);
-  mark_failed (s, "gather rows from");
+  return storage_failed (s, "gather rows from", FALSE, cause, error);
 }
 
 const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda = {

@@ -35,6 +35,13 @@ typedef struct
   const guint8 *skip;           /* NULL, or n flags: non-zero = leave out */
 } GstSharedMatrixUpdatePlan;
 
+/* apply, read, write and gather return FALSE with @error
+ * (GST_SHARED_MATRIX_ERROR_DEVICE) when the device fails. A backend whose
+ * storage may no longer hold the matrix after a failure (a broken device
+ * context, part of an update written) stays failed: every later call
+ * returns the same error at once, without touching the device. After a
+ * failed read or gather, @dest holds nothing meaningful. The CPU backend
+ * cannot fail. */
 typedef struct
 {
   GstSharedMatrixBackend kind;
@@ -42,13 +49,14 @@ typedef struct
   gpointer (*create) (const GstSharedMatrixShape * shape, gint device_id,
       GError ** error);
   void (*destroy) (gpointer storage);
-  void (*apply) (gpointer storage, const GstSharedMatrixUpdatePlan * plan);
+  gboolean (*apply) (gpointer storage, const GstSharedMatrixUpdatePlan * plan,
+      GError ** error);
   /* whole matrix to / from row-major host memory */
-  void (*read) (gpointer storage, guint8 * dest);
-  void (*write) (gpointer storage, const guint8 * src);
+  gboolean (*read) (gpointer storage, guint8 * dest, GError ** error);
+  gboolean (*write) (gpointer storage, const guint8 * src, GError ** error);
   /* rows by (valid) index into row-major host memory */
-  void (*gather) (gpointer storage, const guint8 * indices,
-      gboolean indices_int64, gsize n, guint8 * dest);
+  gboolean (*gather) (gpointer storage, const guint8 * indices,
+      gboolean indices_int64, gsize n, guint8 * dest, GError ** error);
   /* Optional (NULL: the backend has none). A new reference to an allocator
    * of host memory that apply() reads faster than other memory (pinned
    * memory for CUDA): update data in it skips the staging copy. apply()

@@ -340,8 +340,9 @@ gst_shared_matrix_new_from_npy_full (const gchar * path,
     return NULL;
   self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
       device_id, error);
-  if (self)
-    self->ops->write (self->storage, g_bytes_get_data (data, NULL));
+  if (self && !self->ops->write (self->storage, g_bytes_get_data (data, NULL),
+          error))
+    gst_clear_object (&self);
   g_bytes_unref (data);
   return self;
 }
@@ -537,7 +538,9 @@ gst_shared_matrix_get_size (GstSharedMatrix * self,
  * Copies the whole matrix to host memory, consistently: the copy shows the
  * matrix between two updates, never part of one.
  *
- * Returns: %TRUE on success
+ * Returns: %TRUE on success; %FALSE with @error when @dest_size is wrong
+ *   (%GST_SHARED_MATRIX_ERROR_SIZE) or the device failed to read the
+ *   matrix (%GST_SHARED_MATRIX_ERROR_DEVICE), and then @dest holds no copy
  */
 gboolean
 gst_shared_matrix_copy_to (GstSharedMatrix * self,
@@ -546,6 +549,7 @@ gst_shared_matrix_copy_to (GstSharedMatrix * self,
 {
   gsize header = 0;
   guint8 *out = dest;
+  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (dest != NULL, FALSE);
@@ -564,27 +568,65 @@ gst_shared_matrix_copy_to (GstSharedMatrix * self,
         self->shape.cols, out, header);
 
   g_mutex_lock (&self->data_lock);
-  self->ops->read (self->storage, out + header);
-  if (version)
+  ok = self->ops->read (self->storage, out + header, error);
+  if (ok && version)
     *version = self->version;
   g_mutex_unlock (&self->data_lock);
-  return TRUE;
+  return ok;
 }
 
-static GBytes *
-copy_to_bytes (GstSharedMatrix * self, GstSharedMatrixFormat format)
+/**
+ * gst_shared_matrix_get_value_full:
+ * @self: a #GstSharedMatrix
+ * @format: the layout of the copy
+ * @error: return location for a #GError
+ *
+ * gst_shared_matrix_get_value() (@format %GST_SHARED_MATRIX_FORMAT_RAW) or
+ * gst_shared_matrix_get_value_npy() (%GST_SHARED_MATRIX_FORMAT_NPY) that
+ * says why there is no copy.
+ *
+ * Returns: (transfer full) (nullable): the data, or %NULL with @error set:
+ *   %GST_SHARED_MATRIX_ERROR_NO_MEMORY when host memory for the copy cannot
+ *   be allocated, %GST_SHARED_MATRIX_ERROR_DEVICE when the device failed to
+ *   read the matrix
+ */
+GBytes *
+gst_shared_matrix_get_value_full (GstSharedMatrix * self,
+    GstSharedMatrixFormat format, GError ** error)
 {
-  gsize size = gst_shared_matrix_get_size (self, format);
-  guint8 *data = g_try_malloc (size);
+  gsize size;
+  guint8 *data;
 
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+
+  size = gst_shared_matrix_get_size (self, format);
+  data = g_try_malloc (size);
   if (data == NULL) {
-    GST_ERROR_OBJECT (self, "cannot allocate %" G_GSIZE_FORMAT " bytes for "
-        "a copy of the matrix", size);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes for a copy of the matrix",
+        size);
     return NULL;
   }
-  /* cannot fail: the size is right */
-  gst_shared_matrix_copy_to (self, format, data, size, NULL, NULL);
+  if (!gst_shared_matrix_copy_to (self, format, data, size, NULL, error)) {
+    g_free (data);
+    return NULL;
+  }
   return g_bytes_new_take (data, size);
+}
+
+/* For the getters with no error return: the reason goes to the log. */
+static GBytes *
+get_value_logged (GstSharedMatrix * self, GstSharedMatrixFormat format)
+{
+  GError *err = NULL;
+  GBytes *data = gst_shared_matrix_get_value_full (self, format, &err);
+
+  if (data == NULL) {
+    GST_WARNING_OBJECT (self, "no copy of the matrix: %s", err->message);
+    g_error_free (err);
+  }
+  return data;
 }
 
 /**
@@ -596,13 +638,15 @@ copy_to_bytes (GstSharedMatrix * self, GstSharedMatrixFormat format)
  * `numpy.frombuffer (m.get_value ().get_data (), dtype='<f4').reshape (rows, cols)`.
  *
  * Returns: (transfer full) (nullable): the data, %NULL when host memory for
- *   the copy cannot be allocated
+ *   the copy cannot be allocated or the device failed to read the matrix
+ *   (logged as a warning; gst_shared_matrix_get_value_full() returns the
+ *   error)
  */
 GBytes *
 gst_shared_matrix_get_value (GstSharedMatrix * self)
 {
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
-  return copy_to_bytes (self, GST_SHARED_MATRIX_FORMAT_RAW);
+  return get_value_logged (self, GST_SHARED_MATRIX_FORMAT_RAW);
 }
 
 /**
@@ -615,13 +659,15 @@ gst_shared_matrix_get_value (GstSharedMatrix * self)
  * the raw bits.
  *
  * Returns: (transfer full) (nullable): the file contents, %NULL when host
- *   memory for the copy cannot be allocated
+ *   memory for the copy cannot be allocated or the device failed to read
+ *   the matrix (logged as a warning; gst_shared_matrix_get_value_full()
+ *   returns the error)
  */
 GBytes *
 gst_shared_matrix_get_value_npy (GstSharedMatrix * self)
 {
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
-  return copy_to_bytes (self, GST_SHARED_MATRIX_FORMAT_NPY);
+  return get_value_logged (self, GST_SHARED_MATRIX_FORMAT_NPY);
 }
 
 /**
@@ -633,7 +679,10 @@ gst_shared_matrix_get_value_npy (GstSharedMatrix * self)
  * Replaces the whole matrix, like Theano's `set_value`. Counts as one update
  * for the version.
  *
- * Returns: %TRUE on success; on error the matrix is unchanged
+ * Returns: %TRUE on success; %FALSE with @error when @data has the wrong
+ *   size (the matrix is unchanged) or the device failed
+ *   (%GST_SHARED_MATRIX_ERROR_DEVICE: its message says whether the matrix
+ *   can still be used); the version is incremented only on success
  */
 gboolean
 gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
@@ -641,6 +690,7 @@ gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
 {
   gsize size;
   gconstpointer bytes;
+  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (data != NULL, FALSE);
@@ -656,10 +706,11 @@ gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
     return FALSE;
   }
   g_mutex_lock (&self->data_lock);
-  self->ops->write (self->storage, bytes);
-  bump_version (self);
+  ok = self->ops->write (self->storage, bytes, error);
+  if (ok)
+    bump_version (self);
   g_mutex_unlock (&self->data_lock);
-  return TRUE;
+  return ok;
 }
 
 /**
@@ -798,7 +849,10 @@ rejected:
  * atomically with respect to readers.
  *
  * Returns: %TRUE when the update was applied (the version is incremented);
- *   %FALSE with @error when it was rejected (the matrix is unchanged)
+ *   %FALSE with @error when it was rejected (the matrix is unchanged) or
+ *   the device failed to apply it (%GST_SHARED_MATRIX_ERROR_DEVICE: its
+ *   message says whether the matrix can still be used); the version is
+ *   not incremented
  */
 gboolean
 gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
@@ -811,6 +865,7 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
   GstSharedMatrixUpdateResult res = { 0, };
   GstSharedMatrixUpdatePlan plan;
   guint8 *skip;
+  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (n == 0 || (indices != NULL && deltas != NULL), FALSE);
@@ -845,17 +900,21 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
           error))
     return FALSE;
   plan.skip = skip;
+  /* with no row to write the backend still gets the (empty) call: a
+   * backend that failed for good fails every update */
+  if (res.rows_applied == 0)
+    plan.n = 0;
 
   g_mutex_lock (&self->data_lock);
-  if (res.rows_applied > 0)
-    self->ops->apply (self->storage, &plan);
-  res.version = bump_version (self);
+  ok = self->ops->apply (self->storage, &plan, error);
+  if (ok)
+    res.version = bump_version (self);
   g_mutex_unlock (&self->data_lock);
 
   g_free (skip);
-  if (result)
+  if (ok && result)
     *result = res;
-  return TRUE;
+  return ok;
 }
 
 /**
@@ -876,7 +935,8 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
  * @indices, and @deltas must hold exactly N × cols values.
  *
  * Returns: %TRUE when the update was applied; %FALSE with @error when it
- *   was rejected (the matrix is unchanged)
+ *   was rejected (the matrix is unchanged) or the device failed, as for
+ *   gst_shared_matrix_update()
  */
 gboolean
 gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
@@ -938,7 +998,8 @@ gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
  * out-of-range index rejects the update, NaN/±Inf are applied.
  *
  * Returns: %TRUE when the update was applied; %FALSE with @error when it
- *   was rejected (the matrix is unchanged)
+ *   was rejected (the matrix is unchanged) or the device failed, as for
+ *   gst_shared_matrix_update()
  */
 gboolean
 gst_shared_matrix_update_bytes (GstSharedMatrix * self, GstSharedMatrixOp op,
@@ -961,7 +1022,8 @@ gst_shared_matrix_update_bytes (GstSharedMatrix * self, GstSharedMatrixOp op,
  * updates. Any index out of range is an error.
  *
  * Returns: (transfer full) (nullable): N × cols values in the matrix dtype,
- *   row-major, or %NULL with @error set
+ *   row-major, or %NULL with @error set (an index out of range, or
+ *   %GST_SHARED_MATRIX_ERROR_DEVICE when the device failed)
  */
 GBytes *
 gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
@@ -973,6 +1035,7 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
   gsize isize_total, n, size;
   guint8 *out, *skip;
   guint isize;
+  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
   g_return_val_if_fail (indices != NULL, NULL);
@@ -1008,8 +1071,13 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
     return NULL;
   }
   g_mutex_lock (&self->data_lock);
-  self->ops->gather (self->storage, idata, plan.indices_int64, n, out);
+  ok = self->ops->gather (self->storage, idata, plan.indices_int64, n, out,
+      error);
   g_mutex_unlock (&self->data_lock);
+  if (!ok) {
+    g_free (out);
+    return NULL;
+  }
   return g_bytes_new_take (out, size);
 }
 
@@ -1022,7 +1090,8 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
  * Writes a consistent copy of the matrix as a `.npy` file, atomically: a
  * crash at any instant leaves either the previous file or the new one.
  *
- * Returns: %TRUE on success
+ * Returns: %TRUE on success; %FALSE with @error when the copy or the file
+ *   could not be made (a previous file is then untouched)
  */
 gboolean
 gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
@@ -1036,12 +1105,10 @@ gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
-  contents = gst_shared_matrix_get_value_npy (self);
+  contents = gst_shared_matrix_get_value_full (self,
+      GST_SHARED_MATRIX_FORMAT_NPY, error);
   if (contents == NULL) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
-        "Cannot allocate %" G_GSIZE_FORMAT " bytes to save the matrix to %s",
-        gst_shared_matrix_get_size (self, GST_SHARED_MATRIX_FORMAT_NPY), path);
+    g_prefix_error (error, "Cannot save the matrix to %s: ", path);
     return FALSE;
   }
   data = g_bytes_get_data (contents, &size);
@@ -1065,17 +1132,21 @@ gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
  * @self: a #GstSharedMatrix
  * @last_offset: the producer offset of the last update the matrix holds,
  *   %G_MAXUINT64 (GST_BUFFER_OFFSET_NONE) for none
+ * @error: return location for a #GError
  *
  * A consistent copy of the matrix as checkpoint file contents: a `.npy` file
  * (numpy.load reads it) followed by a trailer recording the matrix version
  * and @last_offset. Write it with gst_shared_matrix_write_checkpoint(),
  * possibly from another thread.
  *
- * Returns: (transfer full) (nullable): the contents, %NULL when host memory
- *   for the copy cannot be allocated
+ * Returns: (transfer full) (nullable): the contents, or %NULL with @error
+ *   set: %GST_SHARED_MATRIX_ERROR_NO_MEMORY when host memory for the copy
+ *   cannot be allocated, %GST_SHARED_MATRIX_ERROR_DEVICE when the device
+ *   failed to read the matrix
  */
 GBytes *
-gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset)
+gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset,
+    GError ** error)
 {
   gsize npy_size, size;
   guint64 version, le;
@@ -1087,12 +1158,17 @@ gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset)
   size = npy_size + CHECKPOINT_TRAILER_SIZE;
   data = g_try_malloc (size);
   if (data == NULL) {
-    GST_ERROR_OBJECT (self, "cannot allocate %" G_GSIZE_FORMAT " bytes for "
-        "a checkpoint", size);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes for a checkpoint of the "
+        "matrix", size);
     return NULL;
   }
-  gst_shared_matrix_copy_to (self, GST_SHARED_MATRIX_FORMAT_NPY, data,
-      npy_size, &version, NULL);
+  if (!gst_shared_matrix_copy_to (self, GST_SHARED_MATRIX_FORMAT_NPY, data,
+          npy_size, &version, error)) {
+    g_free (data);
+    return NULL;
+  }
   memcpy (data + npy_size, CHECKPOINT_MAGIC, 8);
   le = GUINT64_TO_LE (version);
   memcpy (data + npy_size + 8, &le, 8);
@@ -1136,7 +1212,8 @@ gst_shared_matrix_write_checkpoint (const gchar * path, GBytes * checkpoint,
  * gst_shared_matrix_get_checkpoint() and gst_shared_matrix_write_checkpoint()
  * in one call.
  *
- * Returns: %TRUE on success
+ * Returns: %TRUE on success; %FALSE with @error when the copy or the file
+ *   could not be made (the previous checkpoint is then untouched)
  */
 gboolean
 gst_shared_matrix_save_checkpoint (GstSharedMatrix * self, const gchar * path,
@@ -1148,11 +1225,9 @@ gst_shared_matrix_save_checkpoint (GstSharedMatrix * self, const gchar * path,
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (path != NULL, FALSE);
 
-  contents = gst_shared_matrix_get_checkpoint (self, last_offset);
+  contents = gst_shared_matrix_get_checkpoint (self, last_offset, error);
   if (contents == NULL) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
-        "Cannot allocate memory for a checkpoint of the matrix to %s", path);
+    g_prefix_error (error, "Cannot write a checkpoint to %s: ", path);
     return FALSE;
   }
   ok = gst_shared_matrix_write_checkpoint (path, contents, error);
@@ -1232,8 +1307,10 @@ gst_shared_matrix_new_from_checkpoint (const gchar * path,
   }
   self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
       device_id, error);
+  if (self && !self->ops->write (self->storage, g_bytes_get_data (data, NULL),
+          error))
+    gst_clear_object (&self);
   if (self) {
-    self->ops->write (self->storage, g_bytes_get_data (data, NULL));
     self->version = version;
     if (last_offset)
       *last_offset = offset;

@@ -51,6 +51,8 @@ gsize gst_shared_matrix_get_size (GstSharedMatrix * self,
 
 GBytes *gst_shared_matrix_get_value (GstSharedMatrix * self);
 GBytes *gst_shared_matrix_get_value_npy (GstSharedMatrix * self);
+GBytes *gst_shared_matrix_get_value_full (GstSharedMatrix * self,
+    GstSharedMatrixFormat format, GError ** error);
 gboolean gst_shared_matrix_copy_to (GstSharedMatrix * self,
     GstSharedMatrixFormat format, gpointer dest, gsize dest_size,
     guint64 * version, GError ** error);
@@ -88,7 +90,7 @@ gboolean gst_shared_matrix_save_npy (GstSharedMatrix * self,
     const gchar * path, GError ** error);
 
 GBytes *gst_shared_matrix_get_checkpoint (GstSharedMatrix * self,
-    guint64 last_offset);
+    guint64 last_offset, GError ** error);
 gboolean gst_shared_matrix_write_checkpoint (const gchar * path,
     GBytes * checkpoint, GError ** error);
 gboolean gst_shared_matrix_save_checkpoint (GstSharedMatrix * self,

@@ -133,6 +133,12 @@ typedef enum
  * @GST_SHARED_MATRIX_ERROR_BACKEND: the requested backend is not usable
  * @GST_SHARED_MATRIX_ERROR_FILE: a file could not be read or written
  * @GST_SHARED_MATRIX_ERROR_NPY: a `.npy` file is malformed or unsupported
+ * @GST_SHARED_MATRIX_ERROR_DEVICE: the backend's device failed after the
+ *   matrix was created (a CUDA call in an update, a read, a write or a
+ *   gather). The message names the call and CUDA's error, and says what it
+ *   means for the matrix: unchanged and still usable, or lost (a broken
+ *   device context, or part of an update written), in which case every
+ *   later call on the matrix fails with the same error
  *
  * Error codes of the library's `GError` domain, #GST_SHARED_MATRIX_ERROR
  * (the quark of "gst-shared-matrix-error-quark", from
@@ -148,6 +154,7 @@ typedef enum
   GST_SHARED_MATRIX_ERROR_BACKEND,
   GST_SHARED_MATRIX_ERROR_FILE,
   GST_SHARED_MATRIX_ERROR_NPY,
+  GST_SHARED_MATRIX_ERROR_DEVICE,
 } GstSharedMatrixError;
 
 GQuark gst_shared_matrix_error_quark (void);

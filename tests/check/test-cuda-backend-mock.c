@@ -10,14 +10,21 @@
  * event waits, slot growth, chunking of big updates and gathers, allocation
  * failures) without a GPU or nvcc. What it cannot check is the real
  * runtime and hardware: that is test-cuda.c, on a GPU.
+ *
+ * Device failures after creation are injected into the mock (failing
+ * copies, launches and waits, kernels that fault, sticky errors that break
+ * the context) and followed through the library's API and the element.
  */
 #include <math.h>
 #include <string.h>
 
+#include <glib/gstdio.h>
 #include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
 
 #include "cuda_runtime_api.h"
 #include "backend.h"
+#include "gstsharedmatrix.h"
 #include "sharedmatrix-ops.h"
 #include "test-values.h"
 
@@ -77,8 +84,9 @@ pair_init (Pair * p, guint64 rows, guint cols, int dtype,
   p->gpu = gst_shared_matrix_backend_cuda.create (&p->shape, -1, &err);
   fail_unless (p->gpu != NULL, "%s", err ? err->message : "?");
   if (initial) {
-    gst_shared_matrix_backend_cpu.write (p->cpu, initial);
-    gst_shared_matrix_backend_cuda.write (p->gpu, initial);
+    fail_unless (gst_shared_matrix_backend_cpu.write (p->cpu, initial, NULL));
+    fail_unless (gst_shared_matrix_backend_cuda.write (p->gpu, initial,
+            NULL));
   }
 }
 
@@ -114,8 +122,8 @@ assert_pair_same (Pair * p, const gchar * what)
   gsize bytes = p->shape.rows * p->shape.row_bytes;
   guint8 *a = g_malloc (bytes), *b = g_malloc (bytes);
 
-  gst_shared_matrix_backend_cpu.read (p->cpu, a);
-  gst_shared_matrix_backend_cuda.read (p->gpu, b);
+  fail_unless (gst_shared_matrix_backend_cpu.read (p->cpu, a, NULL));
+  fail_unless (gst_shared_matrix_backend_cuda.read (p->gpu, b, NULL));
   assert_same (a, b, bytes, p->shape.dtype, what);
   g_free (a);
   g_free (b);
@@ -124,8 +132,8 @@ assert_pair_same (Pair * p, const gchar * what)
 static void
 apply_both (Pair * p, GstSharedMatrixUpdatePlan * plan)
 {
-  gst_shared_matrix_backend_cpu.apply (p->cpu, plan);
-  gst_shared_matrix_backend_cuda.apply (p->gpu, plan);
+  fail_unless (gst_shared_matrix_backend_cpu.apply (p->cpu, plan, NULL));
+  fail_unless (gst_shared_matrix_backend_cuda.apply (p->gpu, plan, NULL));
 }
 
 static void
@@ -135,8 +143,10 @@ assert_gather_same (Pair * p, const guint8 * idx, gboolean int64, gsize n,
   gsize bytes = n * p->shape.row_bytes;
   guint8 *a = g_malloc (MAX (bytes, 1)), *b = g_malloc (MAX (bytes, 1));
 
-  gst_shared_matrix_backend_cpu.gather (p->cpu, idx, int64, n, a);
-  gst_shared_matrix_backend_cuda.gather (p->gpu, idx, int64, n, b);
+  fail_unless (gst_shared_matrix_backend_cpu.gather (p->cpu, idx, int64, n, a,
+          NULL));
+  fail_unless (gst_shared_matrix_backend_cuda.gather (p->gpu, idx, int64, n, b,
+          NULL));
   assert_same (a, b, bytes, p->shape.dtype, what);
   g_free (a);
   g_free (b);
@@ -222,8 +232,8 @@ GST_START_TEST (test_mock_zero_fill_and_roundtrip)
     bytes = p.shape.rows * p.shape.row_bytes;
     data = g_malloc (bytes);
     fill_random (data, bytes / sm_dtype_size (dtype), dtype, &s, TRUE);
-    gst_shared_matrix_backend_cpu.write (p.cpu, data);
-    gst_shared_matrix_backend_cuda.write (p.gpu, data);
+    fail_unless (gst_shared_matrix_backend_cpu.write (p.cpu, data, NULL));
+    fail_unless (gst_shared_matrix_backend_cuda.write (p.gpu, data, NULL));
     assert_pair_same (&p, "write/read");
     g_free (data);
     pair_clear (&p);
@@ -434,11 +444,11 @@ GST_START_TEST (test_mock_updates_do_not_synchronise)
   syncs = mock_cuda_stream_syncs ();
   waits = mock_cuda_event_waits ();
   for (k = 0; k < 100; k++)
-    gst_shared_matrix_backend_cuda.apply (gpu, &plan);
+    fail_unless (gst_shared_matrix_backend_cuda.apply (gpu, &plan, NULL));
   fail_unless_equals_int (mock_cuda_stream_syncs () - syncs, 0);
   /* at most one wait per slot reuse (4 slots) */
   fail_unless (mock_cuda_event_waits () - waits <= 100 - 4);
-  gst_shared_matrix_backend_cuda.read (gpu, out);
+  fail_unless (gst_shared_matrix_backend_cuda.read (gpu, out, NULL));
   fail_unless_equals_int (mock_cuda_stream_syncs () - syncs, 1);
   gst_shared_matrix_backend_cuda.destroy (gpu);
   fail_unless_equals_uint64 (mock_cuda_device_bytes_in_use (), 0);
@@ -638,6 +648,472 @@ GST_START_TEST (test_mock_pinned_update_chunked)
 
 GST_END_TEST;
 
+/* ---- device failures after creation ---------------------------------------*/
+
+#define FAULT_ROWS 157
+#define FAULT_COLS 45
+
+static GstSharedMatrix *
+new_matrix (GstSharedMatrixBackend backend)
+{
+  GError *err = NULL;
+  GstSharedMatrix *m = gst_shared_matrix_new (FAULT_ROWS, FAULT_COLS,
+      GST_SHARED_MATRIX_DTYPE_FLOAT32, backend, &err);
+
+  fail_unless (m != NULL, "%s", err ? err->message : "?");
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m), backend);
+  return m;
+}
+
+/* 50 rows of float32 deltas added to random rows, the same for a seed */
+static gboolean
+small_update (GstSharedMatrix * m, guint64 seed, GError ** error)
+{
+  guint cols = gst_shared_matrix_get_cols (m);
+  gint32 idx[50];
+  float *deltas = g_new (float, G_N_ELEMENTS (idx) * cols);
+  gboolean ok;
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (idx); i++)
+    idx[i] = (gint32) (rng_next (&seed) % gst_shared_matrix_get_rows (m));
+  fill_random ((guint8 *) deltas, G_N_ELEMENTS (idx) * cols,
+      GST_SHARED_MATRIX_DTYPE_FLOAT32, &seed, FALSE);
+  ok = gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, idx,
+      G_N_ELEMENTS (idx), GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
+      GST_SHARED_MATRIX_DTYPE_FLOAT32, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+      GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, error);
+  g_free (deltas);
+  return ok;
+}
+
+static void
+assert_same_value (GstSharedMatrix * a, GstSharedMatrix * b)
+{
+  GBytes *va = gst_shared_matrix_get_value (a);
+  GBytes *vb = gst_shared_matrix_get_value (b);
+
+  fail_unless (va != NULL && vb != NULL);
+  fail_unless (g_bytes_equal (va, vb), "the matrices differ");
+  g_bytes_unref (va);
+  g_bytes_unref (vb);
+}
+
+/* @err is a device error naming the CUDA call and error, and saying
+ * whether the matrix is lost. */
+static void
+assert_device_error (const GError * err, const gchar * call,
+    cudaError_t cuda_error, gboolean lost)
+{
+  fail_unless (err != NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_DEVICE), "%s", err->message);
+  fail_unless (strstr (err->message, call) != NULL, "no %s in: %s", call,
+      err->message);
+  fail_unless (strstr (err->message, cudaGetErrorName (cuda_error)) != NULL,
+      "no %s in: %s", cudaGetErrorName (cuda_error), err->message);
+  fail_unless (strstr (err->message, cudaGetErrorString (cuda_error)) != NULL,
+      "no '%s' in: %s", cudaGetErrorString (cuda_error), err->message);
+  if (lost)
+    fail_unless (strstr (err->message, "every later operation on it fails")
+        != NULL, "not lost: %s", err->message);
+  else
+    fail_unless (strstr (err->message, "the matrix is unchanged and can "
+            "still be used") != NULL, "lost: %s", err->message);
+}
+
+/* A lost matrix: every operation fails at once with @expect, without a
+ * single CUDA call, and the version stays. */
+static void
+assert_lost (GstSharedMatrix * m, const GError * expect)
+{
+  guint64 version = gst_shared_matrix_get_version (m);
+  unsigned long calls = mock_cuda_calls ();
+  gsize size = gst_shared_matrix_get_size (m, GST_SHARED_MATRIX_FORMAT_RAW);
+  guint8 *dest = g_malloc (size);
+  gint32 idx[2] = { 0, (gint32) gst_shared_matrix_get_rows (m) - 1 };
+  GBytes *indices = g_bytes_new (idx, sizeof idx);
+  GBytes *zeros = g_bytes_new_take (g_malloc0 (size), size);
+  gchar *dir = g_dir_make_tmp ("sharedmatrix-mock-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "m.npy", NULL);
+  GError *errs[8] = { NULL, };
+  guint i;
+
+  fail_if (small_update (m, 99, &errs[0]));
+  fail_if (gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, NULL, 0,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, NULL,
+          GST_SHARED_MATRIX_DTYPE_FLOAT32,
+          GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, &errs[1]));
+  fail_if (gst_shared_matrix_set_value (m, zeros, &errs[2]));
+  fail_if (gst_shared_matrix_get_value_full (m, GST_SHARED_MATRIX_FORMAT_NPY,
+          &errs[3]));
+  fail_if (gst_shared_matrix_copy_to (m, GST_SHARED_MATRIX_FORMAT_RAW, dest,
+          size, NULL, &errs[4]));
+  fail_if (gst_shared_matrix_gather_bytes (m, indices,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, &errs[5]));
+  fail_if (gst_shared_matrix_save_npy (m, path, &errs[6]));
+  fail_if (gst_shared_matrix_get_checkpoint (m, 7, &errs[7]));
+  /* no GError here: NULL, and a warning in the debug log only */
+  fail_if (gst_shared_matrix_get_value (m));
+  for (i = 0; i < G_N_ELEMENTS (errs); i++) {
+    fail_unless (g_error_matches (errs[i], expect->domain, expect->code),
+        "call %u: %s", i, errs[i] ? errs[i]->message : "no error");
+    /* save_npy says where it did not save to first */
+    fail_unless (g_str_has_suffix (errs[i]->message, expect->message),
+        "call %u: %s", i, errs[i]->message);
+    g_error_free (errs[i]);
+  }
+  fail_if (g_file_test (path, G_FILE_TEST_EXISTS));
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), version);
+  fail_unless_equals_int (mock_cuda_calls () - calls, 0);
+
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+  g_bytes_unref (zeros);
+  g_bytes_unref (indices);
+  g_free (dest);
+}
+
+static void
+assert_all_released (void)
+{
+  fail_unless_equals_uint64 (mock_cuda_device_bytes_in_use (), 0);
+  fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), 0);
+  fail_unless (mock_cuda_first_misuse () == NULL, "%s",
+      mock_cuda_first_misuse ());
+}
+
+static const struct
+{
+  MockCudaSite site;
+  cudaError_t err;
+  gboolean sticky;
+  const gchar *call;
+} update_faults[] = {
+  {MOCK_CUDA_MEMCPY, cudaErrorInvalidValue, FALSE, "cudaMemcpyAsync"},
+  {MOCK_CUDA_LAUNCH, cudaErrorInvalidValue, FALSE, "sm_cuda_launch_scatter"},
+  {MOCK_CUDA_MEMCPY, cudaErrorIllegalAddress, TRUE, "cudaMemcpyAsync"},
+  {MOCK_CUDA_LAUNCH, cudaErrorLaunchFailure, TRUE, "sm_cuda_launch_scatter"},
+  /* the fifth update reuses the first one's slot: it waits for its copy */
+  {MOCK_CUDA_EVENT_SYNC, cudaErrorECCUncorrectable, TRUE,
+      "cudaEventSynchronize"},
+};
+
+/* A failed update is an error of the library call, the version stays. A
+ * non-sticky failure before anything was written leaves a usable matrix
+ * without the update; a sticky one loses the matrix for good. */
+GST_START_TEST (test_mock_update_device_errors)
+{
+  GstSharedMatrix *m, *ref;
+  GError *err = NULL;
+  guint64 k;
+
+  configure (1 << 30);
+  m = new_matrix (GST_SHARED_MATRIX_BACKEND_CUDA);
+  ref = new_matrix (GST_SHARED_MATRIX_BACKEND_CPU);
+  for (k = 1; k <= 4; k++) {
+    fail_unless (small_update (m, k, NULL));
+    fail_unless (small_update (ref, k, NULL));
+  }
+  mock_cuda_inject_fault (update_faults[__i__].site, 1,
+      update_faults[__i__].err, update_faults[__i__].sticky);
+  fail_if (small_update (m, 5, &err));
+  assert_device_error (err, update_faults[__i__].call,
+      update_faults[__i__].err, update_faults[__i__].sticky);
+  fail_unless (strstr (err->message, "failed to apply an update to the 157 "
+          "x 45 float32 matrix") != NULL, "%s", err->message);
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 4);
+
+  if (update_faults[__i__].sticky) {
+    fail_unless (strstr (err->message, "sticky") != NULL, "%s", err->message);
+    assert_lost (m, err);
+  } else {
+    fail_unless (small_update (m, 5, NULL));
+    fail_unless (small_update (ref, 5, NULL));
+    fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 5);
+    assert_same_value (m, ref);
+  }
+  g_clear_error (&err);
+  gst_object_unref (m);
+  gst_object_unref (ref);
+  assert_all_released ();
+}
+
+GST_END_TEST;
+
+/* A kernel that faults does so after its update returned: the error
+ * surfaces at the next wait (here a gather's), sticky. */
+GST_START_TEST (test_mock_kernel_fault_surfaces_at_next_wait)
+{
+  gint32 idx[1] = { 3 };
+  GBytes *indices = g_bytes_new (idx, sizeof idx);
+  GstSharedMatrix *m;
+  GError *err = NULL;
+
+  /* lazy: queued work runs only when the host waits */
+  configure_full (1 << 30, TRUE);
+  m = new_matrix (GST_SHARED_MATRIX_BACKEND_CUDA);
+  mock_cuda_inject_fault (MOCK_CUDA_KERNEL, 1, cudaErrorIllegalAddress, TRUE);
+  fail_unless (small_update (m, 1, NULL));
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 1);
+  fail_if (gst_shared_matrix_gather_bytes (m, indices,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, &err));
+  assert_device_error (err, "cudaStreamSynchronize", cudaErrorIllegalAddress,
+      TRUE);
+  fail_unless (strstr (err->message, "failed to gather rows from") != NULL,
+      "%s", err->message);
+  assert_lost (m, err);
+  g_clear_error (&err);
+  gst_object_unref (m);
+  g_bytes_unref (indices);
+  assert_all_released ();
+}
+
+GST_END_TEST;
+
+/* An update in chunks whose second chunk fails (not sticky) leaves the
+ * first one applied: the matrix is lost, even though the device works. */
+GST_START_TEST (test_mock_partial_update_loses_the_matrix)
+{
+  guint64 s = 3, rows = 700;
+  guint cols = 1024;
+  gsize n = 2600, i;            /* 20 MiB of float64 deltas: 2 chunks */
+  guint8 *deltas = g_malloc (n * cols * 8);
+  gint32 *idx = g_new (gint32, n);
+  GstSharedMatrix *m;
+  GError *err = NULL;
+
+  configure_full ((gsize) 1 << 30, TRUE);
+  m = gst_shared_matrix_new (rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+      GST_SHARED_MATRIX_BACKEND_CUDA, &err);
+  fail_unless (m != NULL, "%s", err ? err->message : "?");
+  for (i = 0; i < n; i++)
+    idx[i] = (gint32) (rng_next (&s) % rows);
+  fill_random (deltas, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64, &s, FALSE);
+  mock_cuda_inject_fault (MOCK_CUDA_MEMCPY, 2, cudaErrorInvalidValue, FALSE);
+  fail_if (gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, idx, n,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
+          GST_SHARED_MATRIX_DTYPE_FLOAT64,
+          GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
+          GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, &err));
+  assert_device_error (err, "cudaMemcpyAsync", cudaErrorInvalidValue, TRUE);
+  fail_unless (strstr (err->message, "part of the update") != NULL, "%s",
+      err->message);
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 0);
+  assert_lost (m, err);
+  g_clear_error (&err);
+  gst_object_unref (m);
+  g_free (deltas);
+  g_free (idx);
+  assert_all_released ();
+}
+
+GST_END_TEST;
+
+/* Reads, writes and gathers that fail before writing anything are errors
+ * of the call only: the matrix keeps its contents and its version. */
+GST_START_TEST (test_mock_read_write_gather_errors)
+{
+  gint32 idx[3] = { 0, 5, FAULT_ROWS - 1 };
+  GBytes *indices = g_bytes_new (idx, sizeof idx);
+  gsize size = (gsize) FAULT_ROWS * FAULT_COLS * 4;
+  GBytes *zeros = g_bytes_new_take (g_malloc0 (size), size);
+  GstSharedMatrix *m, *ref;
+  GError *err = NULL;
+  GBytes *before, *after;
+
+  configure (1 << 30);
+  m = new_matrix (GST_SHARED_MATRIX_BACKEND_CUDA);
+  ref = new_matrix (GST_SHARED_MATRIX_BACKEND_CPU);
+  fail_unless (small_update (m, 1, NULL) && small_update (ref, 1, NULL));
+  before = gst_shared_matrix_get_value (m);
+
+  mock_cuda_inject_fault (MOCK_CUDA_MEMCPY, 1, cudaErrorInvalidValue, FALSE);
+  fail_if (gst_shared_matrix_get_value_full (m, GST_SHARED_MATRIX_FORMAT_RAW,
+          &err));
+  assert_device_error (err, "cudaMemcpyAsync", cudaErrorInvalidValue, FALSE);
+  fail_unless (strstr (err->message, "failed to read") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+
+  mock_cuda_inject_fault (MOCK_CUDA_MEMCPY, 1, cudaErrorInvalidValue, FALSE);
+  fail_if (gst_shared_matrix_set_value (m, zeros, &err));
+  assert_device_error (err, "cudaMemcpyAsync", cudaErrorInvalidValue, FALSE);
+  fail_unless (strstr (err->message, "failed to write") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 1);
+
+  mock_cuda_inject_fault (MOCK_CUDA_LAUNCH, 1, cudaErrorInvalidValue, FALSE);
+  fail_if (gst_shared_matrix_gather_bytes (m, indices,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, &err));
+  assert_device_error (err, "sm_cuda_launch_gather", cudaErrorInvalidValue,
+      FALSE);
+  g_clear_error (&err);
+
+  /* the getter without a GError: NULL, no warning or critical */
+  mock_cuda_inject_fault (MOCK_CUDA_MEMCPY, 1, cudaErrorInvalidValue, FALSE);
+  fail_if (gst_shared_matrix_get_value (m));
+
+  after = gst_shared_matrix_get_value (m);
+  fail_unless (after != NULL && g_bytes_equal (before, after));
+  g_bytes_unref (after);
+  assert_same_value (m, ref);
+  /* and it goes on working */
+  fail_unless (small_update (m, 2, NULL) && small_update (ref, 2, NULL));
+  assert_same_value (m, ref);
+  fail_unless (gst_shared_matrix_set_value (m, zeros, NULL));
+  fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 3);
+
+  g_bytes_unref (before);
+  g_bytes_unref (zeros);
+  g_bytes_unref (indices);
+  gst_object_unref (m);
+  gst_object_unref (ref);
+  assert_all_released ();
+}
+
+GST_END_TEST;
+
+/* A matrix made from a file whose contents cannot be written to the device
+ * is not made: an error, and nothing left allocated. */
+GST_START_TEST (test_mock_new_from_npy_write_error)
+{
+  gchar *dir = g_dir_make_tmp ("sharedmatrix-mock-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "m.npy", NULL);
+  GstSharedMatrix *m, *ref;
+  GError *err = NULL;
+
+  configure (1 << 30);
+  ref = new_matrix (GST_SHARED_MATRIX_BACKEND_CPU);
+  fail_unless (small_update (ref, 1, NULL));
+  fail_unless (gst_shared_matrix_save_npy (ref, path, NULL));
+  m = gst_shared_matrix_new_from_npy (path, GST_SHARED_MATRIX_BACKEND_CUDA,
+      NULL);
+  fail_unless (m != NULL);
+  assert_same_value (m, ref);
+  gst_object_unref (m);
+
+  /* the first wait is the zero fill's at creation, the second the write's */
+  mock_cuda_inject_fault (MOCK_CUDA_STREAM_SYNC, 2, cudaErrorIllegalAddress,
+      TRUE);
+  fail_if (gst_shared_matrix_new_from_npy (path,
+          GST_SHARED_MATRIX_BACKEND_CUDA, &err));
+  assert_device_error (err, "cudaStreamSynchronize", cudaErrorIllegalAddress,
+      TRUE);
+  fail_unless (strstr (err->message, "failed to write") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+  assert_all_released ();
+
+  gst_object_unref (ref);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+static GstBuffer *
+update_buffer (guint64 seed)
+{
+  gsize n = 10, i;
+  GstBuffer *buf = gst_buffer_new_allocate (NULL, n * 4 + n * FAULT_COLS * 4,
+      NULL);
+  GstMapInfo map;
+
+  gst_buffer_map (buf, &map, GST_MAP_WRITE);
+  for (i = 0; i < n; i++) {
+    gint32 r = (gint32) (rng_next (&seed) % FAULT_ROWS);
+
+    memcpy (map.data + i * 4, &r, 4);
+  }
+  fill_random (map.data + n * 4, n * FAULT_COLS,
+      GST_SHARED_MATRIX_DTYPE_FLOAT32, &seed, FALSE);
+  gst_buffer_unmap (buf, &map);
+  return buf;
+}
+
+/* The next message on @bus is a RESOURCE FAILED error starting with
+ * @what and carrying the sticky illegal address error. */
+static void
+assert_element_error (GstBus * bus, const gchar * what)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  GError *err = NULL;
+
+  fail_unless (msg != NULL, "no ERROR message for: %s", what);
+  gst_message_parse_error (msg, &err, NULL);
+  fail_unless (g_error_matches (err, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_FAILED), "%s", err->message);
+  fail_unless (g_str_has_prefix (err->message, what), "%s", err->message);
+  fail_unless (strstr (err->message, "cudaErrorIllegalAddress") != NULL &&
+      strstr (err->message, "restart the process") != NULL, "%s",
+      err->message);
+  g_error_free (err);
+  gst_message_unref (msg);
+}
+
+/* The element on a device that fails: the snapshot that finds the fault,
+ * every later update and the snapshot action are element errors, and the
+ * flow stops with GST_FLOW_ERROR. */
+GST_START_TEST (test_mock_element_device_errors)
+{
+  GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstSample *sample = NULL;
+  GstSharedMatrixBackend active;
+  guint64 version, applied;
+  GstHarness *h;
+
+  fail_unless (el != NULL, "sharedmatrix element not found");
+  configure_full (1 << 30, TRUE);
+  g_object_set (el, "rows", (guint64) FAULT_ROWS, "cols", FAULT_COLS,
+      "backend", GST_SHARED_MATRIX_BACKEND_CUDA, "snapshot-every", 2, NULL);
+  gst_element_set_bus (el, bus);
+  h = gst_harness_new_with_element (el, "sink", "src");
+  gst_harness_set_src_caps_str (h, "application/x-matrix-update, "
+      "dtype=(string)float32, index-type=(string)int32, cols=(int)"
+      G_STRINGIFY (FAULT_COLS));
+  g_object_get (el, "active-backend", &active, NULL);
+  fail_unless_equals_int (active, GST_SHARED_MATRIX_BACKEND_CUDA);
+
+  fail_unless_equals_int (gst_harness_push (h, update_buffer (1)),
+      GST_FLOW_OK);
+  /* the next kernel to run faults: the first update's, which the lazy
+   * device runs when the snapshot after the second update waits */
+  mock_cuda_inject_fault (MOCK_CUDA_KERNEL, 1, cudaErrorIllegalAddress, TRUE);
+  fail_unless_equals_int (gst_harness_push (h, update_buffer (2)),
+      GST_FLOW_ERROR);
+  assert_element_error (bus, "Cannot take a snapshot of the matrix");
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+
+  fail_unless_equals_int (gst_harness_push (h, update_buffer (3)),
+      GST_FLOW_ERROR);
+  assert_element_error (bus, "Cannot apply an update");
+  g_object_get (el, "version", &version, "updates-applied", &applied, NULL);
+  fail_unless_equals_uint64 (version, 2);
+  fail_unless_equals_uint64 (applied, 2);
+
+  g_signal_emit_by_name (el, "snapshot", &sample);
+  fail_unless (sample == NULL);
+  assert_element_error (bus, "Cannot take a snapshot of the matrix");
+
+  gst_harness_teardown (h);
+  gst_element_set_bus (el, NULL);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  gst_object_unref (el);
+  fail_unless_equals_uint64 (mock_cuda_device_bytes_in_use (), 0);
+  fail_unless (mock_cuda_first_misuse () == NULL, "%s",
+      mock_cuda_first_misuse ());
+}
+
+GST_END_TEST;
+
 static Suite *
 mock_suite (void)
 {
@@ -656,6 +1132,13 @@ mock_suite (void)
   tcase_add_test (tc, test_mock_staging_allocator);
   tcase_add_loop_test (tc, test_mock_pinned_updates_match_cpu, 0, 8);
   tcase_add_test (tc, test_mock_pinned_update_chunked);
+  tcase_add_loop_test (tc, test_mock_update_device_errors, 0,
+      G_N_ELEMENTS (update_faults));
+  tcase_add_test (tc, test_mock_kernel_fault_surfaces_at_next_wait);
+  tcase_add_test (tc, test_mock_partial_update_loses_the_matrix);
+  tcase_add_test (tc, test_mock_read_write_gather_errors);
+  tcase_add_test (tc, test_mock_new_from_npy_write_error);
+  tcase_add_test (tc, test_mock_element_device_errors);
   return s;
 }
 

@@ -9,7 +9,8 @@
  * than they are issued (at a synchronisation, or when the mock decides to
  * make progress), and a copy from pinned memory reads that memory when it
  * runs, not when it is queued, as DMA does. A host buffer reused too early
- * therefore shows up as a wrong result.
+ * therefore shows up as a wrong result. Faults can be injected into calls
+ * and kernels, sticky ones breaking the context as a real device does.
  */
 #ifndef MOCK_CUDA_RUNTIME_API_H
 #define MOCK_CUDA_RUNTIME_API_H
@@ -30,6 +31,9 @@ typedef enum cudaError
   cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorECCUncorrectable = 214,
+  cudaErrorNotReady = 600,
+  cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
 } cudaError_t;
 
@@ -90,6 +94,7 @@ cudaError_t cudaMemGetInfo (size_t *free_bytes, size_t *total);
 cudaError_t cudaStreamCreateWithFlags (cudaStream_t *stream,
     unsigned int flags);
 cudaError_t cudaStreamSynchronize (cudaStream_t stream);
+cudaError_t cudaStreamQuery (cudaStream_t stream);
 cudaError_t cudaStreamDestroy (cudaStream_t stream);
 cudaError_t cudaEventCreateWithFlags (cudaEvent_t *event, unsigned int flags);
 cudaError_t cudaEventRecord (cudaEvent_t event, cudaStream_t stream);
@@ -122,6 +127,27 @@ unsigned long mock_cuda_launches (void);
  * [start, start + size) */
 void mock_cuda_watch_copies_from (const void *start, size_t size);
 unsigned long mock_cuda_watched_copies (void);
+
+/* Where a fault can be injected */
+typedef enum
+{
+  MOCK_CUDA_MEMCPY,             /* cudaMemcpyAsync */
+  MOCK_CUDA_LAUNCH,             /* a kernel launch (sm_cuda_launch_*) */
+  MOCK_CUDA_KERNEL,             /* a kernel when it runs: always sticky, and
+                                 * reported by the call during which it ran
+                                 * and every later one */
+  MOCK_CUDA_STREAM_SYNC,        /* cudaStreamSynchronize */
+  MOCK_CUDA_EVENT_SYNC,         /* cudaEventSynchronize */
+} MockCudaSite;
+
+/* The @nth time from now (1: the next time) that @site is reached, it fails
+ * with @err. With @sticky the context breaks then: queued work is dropped
+ * and every call returns @err until the next mock_cuda_configure (), which
+ * also cancels a fault that has not struck yet. */
+void mock_cuda_inject_fault (MockCudaSite site, unsigned nth, cudaError_t err,
+    int sticky);
+/* runtime API calls made so far (cudaGetErrorString/Name not counted) */
+unsigned long mock_cuda_calls (void);
 
 #ifdef __cplusplus
 }

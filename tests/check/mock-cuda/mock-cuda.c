@@ -58,6 +58,18 @@ static unsigned long n_syncs, n_event_waits, n_launches;
 static const guint8 *watch_start;
 static size_t watch_size;
 static unsigned long n_watched;
+static unsigned long n_calls;
+
+/* the injected fault, and the error of a broken context (cudaSuccess:
+ * working) */
+static struct
+{
+  MockCudaSite site;
+  unsigned countdown;           /* 0: none */
+  cudaError_t err;
+  gboolean sticky;
+} fault;
+static cudaError_t broken;
 
 static void
 ensure_tables (void)
@@ -88,6 +100,24 @@ mock_cuda_configure (const MockCudaConfig * c)
 {
   config = *c;
   rng = c->seed ? c->seed : 1;
+  fault.countdown = 0;
+  broken = last_error = cudaSuccess;
+}
+
+void
+mock_cuda_inject_fault (MockCudaSite site, unsigned nth, cudaError_t err,
+    int sticky)
+{
+  fault.site = site;
+  fault.countdown = nth;
+  fault.err = err;
+  fault.sticky = sticky || site == MOCK_CUDA_KERNEL;
+}
+
+unsigned long
+mock_cuda_calls (void)
+{
+  return n_calls;
 }
 
 const char *
@@ -220,10 +250,46 @@ queued_work_uses (const void *start, size_t size)
 }
 
 static void
+free_op (Op * op)
+{
+  g_free (op->staged);
+  g_free (op);
+}
+
+/* A sticky error: the device runs nothing more, and every call fails. */
+static void
+break_context (cudaError_t err)
+{
+  GList *l;
+  Op *op;
+
+  broken = err;
+  for (l = streams; l; l = l->next)
+    while ((op = g_queue_pop_head (&((struct MockCudaStream *) l->data)->ops)))
+      free_op (op);
+}
+
+/* Whether the injected fault strikes now, at @site. */
+static gboolean
+fault_strikes (MockCudaSite site)
+{
+  if (fault.countdown == 0 || fault.site != site || --fault.countdown > 0)
+    return FALSE;
+  if (fault.sticky)
+    break_context (fault.err);
+  return TRUE;
+}
+
+static void
 run_op (Op * op)
 {
   SmEmuLaunch l;
 
+  if (op->kind != OP_COPY && op->kind != OP_EVENT &&
+      fault_strikes (MOCK_CUDA_KERNEL)) {
+    free_op (op);               /* a faulting kernel writes nothing here */
+    return;
+  }
   switch (op->kind) {
     case OP_COPY:
       memcpy (op->dst, op->staged ? op->staged : op->src, op->bytes);
@@ -263,8 +329,7 @@ run_op (Op * op)
       op->event->done = TRUE;
       break;
   }
-  g_free (op->staged);
-  g_free (op);
+  free_op (op);
 }
 
 static void
@@ -321,6 +386,16 @@ cudaGetErrorString (cudaError_t err)
       return "no CUDA-capable device is detected";
     case cudaErrorStubLibrary:
       return "CUDA driver is a stub library";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorECCUncorrectable:
+      return "uncorrectable ECC error encountered";
+    case cudaErrorNotReady:
+      return "device not ready";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
     default:
       return "mock error";
   }
@@ -340,6 +415,16 @@ cudaGetErrorName (cudaError_t err)
       return "cudaErrorNoDevice";
     case cudaErrorStubLibrary:
       return "cudaErrorStubLibrary";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorECCUncorrectable:
+      return "cudaErrorECCUncorrectable";
+    case cudaErrorNotReady:
+      return "cudaErrorNotReady";
+    case cudaErrorIllegalAddress:
+      return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
     default:
       return "cudaErrorMock";
   }
@@ -352,11 +437,37 @@ fail_with (cudaError_t err)
   return err;
 }
 
+/* Every runtime call starts here: counts the call, and returns what it must
+ * fail with: the error of a broken context, or the fault injected at @site,
+ * or cudaSuccess. A call with no fault site (-1) fails only on a broken
+ * context. */
+static cudaError_t
+enter (int site)
+{
+  n_calls++;
+  if (broken != cudaSuccess)
+    return fail_with (broken);
+  if (site >= 0 && fault_strikes (site))
+    return fail_with (fault.err);
+  return cudaSuccess;
+}
+
+/* ... and calls that ran queued work end here: a kernel may have faulted. */
+static cudaError_t
+leave (void)
+{
+  return broken != cudaSuccess ? fail_with (broken) : cudaSuccess;
+}
+
 cudaError_t
 cudaGetLastError (void)
 {
   cudaError_t err = last_error;
 
+  n_calls++;
+  /* a sticky error cannot be cleared */
+  if (broken != cudaSuccess)
+    return broken;
   last_error = cudaSuccess;
   return err;
 }
@@ -364,6 +475,7 @@ cudaGetLastError (void)
 cudaError_t
 cudaGetDeviceCount (int *count)
 {
+  n_calls++;
   *count = 0;
   if (config.count_error != cudaSuccess)
     return fail_with (config.count_error);
@@ -374,6 +486,8 @@ cudaGetDeviceCount (int *count)
 cudaError_t
 cudaGetDeviceProperties (struct cudaDeviceProp * prop, int device)
 {
+  if (enter (-1))
+    return broken;
   if (device < 0 || device >= config.n_devices)
     return fail_with (cudaErrorInvalidDevice);
   memset (prop, 0, sizeof *prop);
@@ -387,6 +501,8 @@ cudaGetDeviceProperties (struct cudaDeviceProp * prop, int device)
 cudaError_t
 cudaSetDevice (int device)
 {
+  if (enter (-1))
+    return broken;
   if (device < 0 || device >= config.n_devices)
     return fail_with (cudaErrorInvalidDevice);
   return cudaSuccess;
@@ -397,6 +513,8 @@ cudaMalloc (void **ptr, size_t size)
 {
   ensure_tables ();
   *ptr = NULL;
+  if (enter (-1))
+    return broken;
   if (size > config.device_bytes - device_used)
     return fail_with (cudaErrorMemoryAllocation);
   /* device memory starts as garbage, not zeros */
@@ -428,17 +546,25 @@ free_from (GHashTable * table, void *ptr, size_t * used, const gchar * what)
   return cudaSuccess;
 }
 
+/* Calls that release something release it on a broken context too (the
+ * test process goes on), and report the error. */
 cudaError_t
 cudaFree (void *ptr)
 {
+  cudaError_t err = enter (-1), freed;
+
   ensure_tables ();
-  return free_from (device_allocs, ptr, &device_used, "cudaFree");
+  freed = free_from (device_allocs, ptr, &device_used, "cudaFree");
+  return freed != cudaSuccess ? freed : err;
 }
 
 cudaError_t
 cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
 {
   ensure_tables ();
+  *ptr = NULL;
+  if (enter (-1))
+    return broken;
   *ptr = g_malloc (MAX (size, 1));
   memset (*ptr, 0xab, size);
   g_hash_table_insert (pinned_allocs, *ptr, GSIZE_TO_POINTER (size));
@@ -449,8 +575,11 @@ cudaHostAlloc (void **ptr, size_t size, unsigned int flags)
 cudaError_t
 cudaFreeHost (void *ptr)
 {
+  cudaError_t err = enter (-1), freed;
+
   ensure_tables ();
-  return free_from (pinned_allocs, ptr, &pinned_used, "cudaFreeHost");
+  freed = free_from (pinned_allocs, ptr, &pinned_used, "cudaFreeHost");
+  return freed != cudaSuccess ? freed : err;
 }
 
 cudaError_t
@@ -458,6 +587,8 @@ cudaPointerGetAttributes (struct cudaPointerAttributes *attr, const void *ptr)
 {
   ensure_tables ();
   memset (attr, 0, sizeof *attr);
+  if (enter (-1))
+    return broken;
   /* CUDA 11 and later: success for memory CUDA does not know */
   if (in_alloc (pinned_allocs, ptr, 1)) {
     attr->type = cudaMemoryTypeHost;
@@ -472,6 +603,8 @@ cudaPointerGetAttributes (struct cudaPointerAttributes *attr, const void *ptr)
 cudaError_t
 cudaMemGetInfo (size_t *free_bytes, size_t *total)
 {
+  if (enter (-1))
+    return broken;
   *free_bytes = config.device_bytes - device_used;
   *total = config.device_bytes;
   return cudaSuccess;
@@ -480,8 +613,11 @@ cudaMemGetInfo (size_t *free_bytes, size_t *total)
 cudaError_t
 cudaStreamCreateWithFlags (cudaStream_t * stream, unsigned int flags)
 {
-  struct MockCudaStream *s = g_new0 (struct MockCudaStream, 1);
+  struct MockCudaStream *s;
 
+  if (enter (-1))
+    return broken;
+  s = g_new0 (struct MockCudaStream, 1);
   g_queue_init (&s->ops);
   streams = g_list_prepend (streams, s);
   *stream = s;
@@ -491,23 +627,40 @@ cudaStreamCreateWithFlags (cudaStream_t * stream, unsigned int flags)
 cudaError_t
 cudaStreamSynchronize (cudaStream_t stream)
 {
+  cudaError_t err = enter (MOCK_CUDA_STREAM_SYNC);
+
+  if (err)
+    return err;
   n_syncs++;
   run_all (stream);
-  return cudaSuccess;
+  return leave ();
+}
+
+cudaError_t
+cudaStreamQuery (cudaStream_t stream)
+{
+  if (enter (-1))
+    return broken;
+  /* "not ready" is an answer: not recorded as the last error */
+  return g_queue_is_empty (&stream->ops) ? cudaSuccess : cudaErrorNotReady;
 }
 
 cudaError_t
 cudaStreamDestroy (cudaStream_t stream)
 {
+  cudaError_t err = enter (-1);
+
   run_all (stream);
   streams = g_list_remove (streams, stream);
   g_free (stream);
-  return cudaSuccess;
+  return err != cudaSuccess ? err : leave ();
 }
 
 cudaError_t
 cudaEventCreateWithFlags (cudaEvent_t * event, unsigned int flags)
 {
+  if (enter (-1))
+    return broken;
   *event = g_new0 (struct MockCudaEvent, 1);
   (*event)->done = TRUE;        /* never recorded: already complete */
   return cudaSuccess;
@@ -516,20 +669,26 @@ cudaEventCreateWithFlags (cudaEvent_t * event, unsigned int flags)
 cudaError_t
 cudaEventRecord (cudaEvent_t event, cudaStream_t stream)
 {
-  Op *op = g_new0 (Op, 1);
+  Op *op;
 
+  if (enter (-1))
+    return broken;
+  op = g_new0 (Op, 1);
   event->done = FALSE;
   op->kind = OP_EVENT;
   op->event = event;
   enqueue (stream, op);
-  return cudaSuccess;
+  return leave ();
 }
 
 cudaError_t
 cudaEventSynchronize (cudaEvent_t event)
 {
+  cudaError_t err = enter (MOCK_CUDA_EVENT_SYNC);
   GList *l;
 
+  if (err)
+    return err;
   n_event_waits++;
   /* run the stream holding the event's marker up to it */
   for (l = streams; l && !event->done; l = l->next) {
@@ -541,15 +700,17 @@ cudaEventSynchronize (cudaEvent_t event)
       if (((Op *) o->data)->kind == OP_EVENT &&
           ((Op *) o->data)->event == event)
         here = TRUE;
-    while (here && !event->done)
+    /* a kernel that faults drops the queue, and the event with it */
+    while (here && !event->done && !g_queue_is_empty (&s->ops))
       run_one (s);
   }
-  return cudaSuccess;
+  return leave ();
 }
 
 cudaError_t
 cudaEventDestroy (cudaEvent_t event)
 {
+  cudaError_t err = enter (-1);
   GList *l;
 
   for (l = streams; l; l = l->next) {
@@ -561,15 +722,18 @@ cudaEventDestroy (cudaEvent_t event)
         report_misuse ("cudaEventDestroy of an event still queued");
   }
   g_free (event);
-  return cudaSuccess;
+  return err;
 }
 
 cudaError_t
 cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
     enum cudaMemcpyKind kind, cudaStream_t stream)
 {
+  cudaError_t err = enter (MOCK_CUDA_MEMCPY);
   Op *op;
 
+  if (err)
+    return err;
   ensure_tables ();
   if (kind == cudaMemcpyHostToDevice && !in_alloc (device_allocs, dst, bytes))
     report_misuse ("H2D copy of %" G_GSIZE_FORMAT " bytes outside a device "
@@ -598,10 +762,27 @@ cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
     while (g_queue_find (&stream->ops, op))
       run_one (stream);
   }
-  return cudaSuccess;
+  return leave ();
 }
 
 /* ---- kernel launchers (kernels/scatter-launch.h) ------------------------ */
+
+/* Like scatter.cu: an empty launch is no launch; otherwise the kernel is
+ * queued and the launch returns cudaGetLastError (), so an error left in
+ * the last-error slot by an earlier call is reported here, as on a GPU. */
+static int
+launch (void *stream, Op * op)
+{
+  cudaError_t err = enter (MOCK_CUDA_LAUNCH);
+
+  if (err) {
+    free_op (op);
+    return err;
+  }
+  n_launches++;
+  enqueue (stream, op);
+  return cudaGetLastError ();
+}
 
 int
 sm_cuda_launch_scatter (void *stream, const SmScatterArgs * args)
@@ -613,9 +794,7 @@ sm_cuda_launch_scatter (void *stream, const SmScatterArgs * args)
   op = g_new0 (Op, 1);
   op->kind = OP_SCATTER;
   op->scatter = *args;
-  n_launches++;
-  enqueue (stream, op);
-  return cudaSuccess;
+  return launch (stream, op);
 }
 
 int
@@ -628,9 +807,7 @@ sm_cuda_launch_gather (void *stream, const SmGatherArgs * args)
   op = g_new0 (Op, 1);
   op->kind = OP_GATHER;
   op->gather = *args;
-  n_launches++;
-  enqueue (stream, op);
-  return cudaSuccess;
+  return launch (stream, op);
 }
 
 int
@@ -643,7 +820,5 @@ sm_cuda_launch_fill (void *stream, const SmFillArgs * args)
   op = g_new0 (Op, 1);
   op->kind = OP_FILL;
   op->fill = *args;
-  n_launches++;
-  enqueue (stream, op);
-  return cudaSuccess;
+  return launch (stream, op);
 }
