@@ -143,6 +143,10 @@ struct _GstSharedMatrixElement
   GstSharedMatrixDType delta_dtype;
   GstSegment segment;
   gboolean src_negotiated;
+  /* what downstream accepted when it last refused our snapshots: a sticky
+   * caps event is retried with every event and buffer upstream sends, and
+   * the same refusal is posted once */
+  GstCaps *refused_by;
   guint updates_since_snapshot;
   GstClockTime last_snapshot_time;
   GstClockTime last_message_time;
@@ -481,17 +485,22 @@ negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
   peer = gst_pad_peer_query_caps (self->srcpad, ours);
   if (gst_caps_is_empty (peer)) {
     GstCaps *accepted = gst_pad_peer_query_caps (self->srcpad, NULL);
-    gchar *accepted_str = gst_caps_to_string (accepted);
 
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Downstream accepts neither other/tensors (types=%s, "
-            "dimensions=%u:%" G_GUINT64_FORMAT ") nor application/x-npy "
-            "snapshots of this matrix; it accepts: %s",
-            gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
-                (matrix)), gst_shared_matrix_get_cols (matrix),
-            gst_shared_matrix_get_rows (matrix), accepted_str),
-        ("our caps %" GST_PTR_FORMAT, ours));
-    g_free (accepted_str);
+    if (self->refused_by == NULL || !gst_caps_is_equal (accepted,
+            self->refused_by)) {
+      gchar *accepted_str = gst_caps_to_string (accepted);
+
+      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+          ("Downstream accepts neither other/tensors (types=%s, "
+              "dimensions=%u:%" G_GUINT64_FORMAT ") nor application/x-npy "
+              "snapshots of this matrix; it accepts: %s",
+              gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
+                  (matrix)), gst_shared_matrix_get_cols (matrix),
+              gst_shared_matrix_get_rows (matrix), accepted_str),
+          ("our caps %" GST_PTR_FORMAT, ours));
+      g_free (accepted_str);
+    }
+    gst_caps_replace (&self->refused_by, accepted);
     gst_caps_unref (accepted);
     gst_caps_unref (peer);
     gst_caps_unref (ours);
@@ -510,6 +519,7 @@ negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
     self->snapshot_npy = npy;
     GST_OBJECT_UNLOCK (self);
     self->src_negotiated = TRUE;
+    gst_clear_caps (&self->refused_by);
   }
   return ok;
 }
@@ -1267,6 +1277,7 @@ reset_streaming_state (GstSharedMatrixElement * self)
 {
   self->have_caps = FALSE;
   self->src_negotiated = FALSE;
+  gst_clear_caps (&self->refused_by);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
   self->updates_since_snapshot = 0;
   self->last_snapshot_time = GST_CLOCK_TIME_NONE;

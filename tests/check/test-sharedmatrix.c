@@ -1599,13 +1599,22 @@ GST_END_TEST;
 /* A capsfilter naming the snapshot shape links in gst-launch (the template
  * allows any dimensions); a shape that is not the matrix's is an error
  * naming ours and what downstream accepts. */
+static gboolean
+from_sharedmatrix (GstMessage * msg)
+{
+  GstObject *src = GST_MESSAGE_SRC (msg);
+
+  return GST_IS_ELEMENT (src) && g_str_equal (GST_OBJECT_NAME
+      (gst_element_get_factory (GST_ELEMENT (src))), "sharedmatrix");
+}
+
 static GstMessage *
-run_to_eos_or_error (const gchar * description)
+run_to_eos_or_error (const gchar * description, guint * sharedmatrix_errors)
 {
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (description, &err);
   GstBus *bus;
-  GstMessage *msg;
+  GstMessage *msg, *other;
 
   fail_unless (pipeline != NULL, "%s", err ? err->message : "?");
   bus = gst_element_get_bus (pipeline);
@@ -1613,6 +1622,15 @@ run_to_eos_or_error (const gchar * description)
   msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
       GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
   fail_unless (msg != NULL, "no EOS or error within 10 s: %s", description);
+  /* the errors the element posted, this one included, until the stream
+   * has been quiet for 200 ms (going to NULL flushes the bus) */
+  *sharedmatrix_errors = GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR &&
+      from_sharedmatrix (msg);
+  while ((other = gst_bus_timed_pop_filtered (bus, 200 * GST_MSECOND,
+              GST_MESSAGE_ERROR))) {
+    *sharedmatrix_errors += from_sharedmatrix (other);
+    gst_message_unref (other);
+  }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
@@ -1623,17 +1641,21 @@ GST_START_TEST (test_snapshot_shape_capsfilter)
 {
   GstMessage *msg;
   GError *err = NULL;
+  guint errors;
 
   msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
       "! sharedmatrix rows=100 cols=4 "
-      "! other/tensors,dimensions=(string)4:100 ! fakesink");
+      "! other/tensors,dimensions=(string)4:100 ! fakesink", &errors);
   fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  fail_unless_equals_int (errors, 0);
   gst_message_unref (msg);
 
+  /* refused once, posted once however often upstream retries */
   msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
       "! sharedmatrix rows=100 cols=4 "
-      "! other/tensors,dimensions=(string)4:99 ! fakesink");
+      "! other/tensors,dimensions=(string)4:99 ! fakesink", &errors);
   fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
+  fail_unless_equals_int (errors, 1);
   gst_message_parse_error (msg, &err, NULL);
   fail_unless (strstr (err->message, "dimensions=4:100") &&
       strstr (err->message, "it accepts: other/tensors, dimensions=(string)4:99"),
