@@ -313,6 +313,21 @@ gst_shared_matrix_new (guint64 rows, guint cols, GstSharedMatrixDType dtype,
   return gst_shared_matrix_new_full (rows, cols, dtype, backend, -1, error);
 }
 
+/* A matrix of the loaded array's shape and dtype holding its @data (as
+ * gst_shared_matrix_npy_load () returns it), or NULL with @error. */
+static GstSharedMatrix *
+new_holding (const GstSharedMatrixNpyInfo * info, GBytes * data,
+    GstSharedMatrixBackend backend, gint device_id, GError ** error)
+{
+  GstSharedMatrix *self = gst_shared_matrix_new_full (info->rows, info->cols,
+      info->dtype, backend, device_id, error);
+
+  if (self && !self->ops->write (self->storage, g_bytes_get_data (data, NULL),
+          error))
+    gst_clear_object (&self);
+  return self;
+}
+
 /**
  * gst_shared_matrix_new_from_npy_full:
  * @path: (type filename): a `.npy` file holding a 2-D float32, float64,
@@ -338,11 +353,7 @@ gst_shared_matrix_new_from_npy_full (const gchar * path,
   data = gst_shared_matrix_npy_load (path, &info, error);
   if (data == NULL)
     return NULL;
-  self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
-      device_id, error);
-  if (self && !self->ops->write (self->storage, g_bytes_get_data (data, NULL),
-          error))
-    gst_clear_object (&self);
+  self = new_holding (&info, data, backend, device_id, error);
   g_bytes_unref (data);
   return self;
 }
@@ -1305,11 +1316,7 @@ gst_shared_matrix_new_from_checkpoint (const gchar * path,
     g_bytes_unref (data);
     return NULL;
   }
-  self = gst_shared_matrix_new_full (info.rows, info.cols, info.dtype, backend,
-      device_id, error);
-  if (self && !self->ops->write (self->storage, g_bytes_get_data (data, NULL),
-          error))
-    gst_clear_object (&self);
+  self = new_holding (&info, data, backend, device_id, error);
   if (self) {
     self->version = version;
     if (last_offset)
