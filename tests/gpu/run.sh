@@ -14,7 +14,10 @@
 # that runs the bundle without a GPU, tests/gpu/test-bundle.sh).
 set -uo pipefail
 
-B="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# (bash and coreutils only: no dirname, grep, sed or awk needed)
+here="${BASH_SOURCE[0]}"
+[[ "$here" == */* ]] || here="./$here"
+B="$(cd "${here%/*}" && pwd)"
 OUT="${OUT:-$B/logs}"
 DEADLINE_S="${GPU_CHECK_DEADLINE_S:-510}"
 QUICK="${GPU_CHECK_QUICK:-0}"
@@ -139,19 +142,23 @@ gpu_info() {
 # Where every library of every program and plugin is loaded from: all must
 # resolve, and only glibc and the driver may come from outside the bundle.
 libraries() {
-  local loader f line bad=0
+  local loader f line list bad=0 n=0
   for loader in /lib64/ld-linux-x86-64.so.2 /lib/ld-linux-aarch64.so.1; do
     [ -x "$loader" ] && break
   done
   for f in "$B"/bin/* "$B"/gst-plugins/*.so; do
+    [ -e "$f" ] || { echo "FAIL: $f missing"; return 1; }
     echo "${f#"$B"/}:"
+    n=$((n + 1))
+    list="$("$loader" --list "$f" 2>&1)" || bad=1
     while IFS= read -r line; do
       echo "  $line"
       if [[ "$line" == *"not found"* ]]; then
         bad=1
       fi
-    done < <("$loader" --list "$f")
+    done <<< "$list"
   done
+  echo "$n programs and plugins listed"
   if [ "$bad" = 1 ]; then
     echo "FAIL: libraries missing (above); the bundle was made on another system?"
     return 1
