@@ -159,28 +159,16 @@ struct _GstSharedMatrixElement
   GThreadPool *checkpoint_writer;       /* one thread, started in start */
 };
 
-#define UPDATE_CAPS "application/x-matrix-update, " \
-    "dtype = (string) { float32, float64, float16, bfloat16 }, " \
-    "index-type = (string) { int32, int64 }, " \
-    "cols = (int) [ 1, MAX ]"
-
-/* no dimensions field: the template allows any shape (a string field set
- * to "ANY" would match only that string, so a capsfilter naming the shape
- * could not link before the matrix exists) */
-#define TENSORS_CAPS "other/tensors, format = (string) static, " \
-    "num_tensors = (int) 1, " \
-    "types = (string) { float32, float64, float16, bfloat16 }, " \
-    "framerate = (fraction) 0/1"
-
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (UPDATE_CAPS));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (TENSORS_CAPS "; application/x-npy"));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_TENSOR_CAPS_TEMPLATE "; "
+        GST_SHARED_MATRIX_NPY_MEDIA_TYPE));
 
 #define gst_shared_matrix_element_parent_class parent_class
 G_DEFINE_TYPE (GstSharedMatrixElement, gst_shared_matrix_element,
@@ -446,23 +434,13 @@ get_matrix (GstSharedMatrixElement * self)
 static GstCaps *
 snapshot_caps (GstSharedMatrix * matrix, gboolean npy)
 {
-  gchar *dims;
-  GstCaps *caps;
+  GstSharedMatrixTensorInfo info;
 
-  if (npy)
-    return gst_caps_new_empty_simple ("application/x-npy");
-  /* NNStreamer's convention: innermost dimension first */
-  dims = g_strdup_printf ("%u:%" G_GUINT64_FORMAT,
-      gst_shared_matrix_get_cols (matrix), gst_shared_matrix_get_rows (matrix));
-  caps = gst_caps_new_simple ("other/tensors",
-      "format", G_TYPE_STRING, "static",
-      "num_tensors", G_TYPE_INT, 1,
-      "types", G_TYPE_STRING,
-      gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype (matrix)),
-      "dimensions", G_TYPE_STRING, dims,
-      "framerate", GST_TYPE_FRACTION, 0, 1, NULL);
-  g_free (dims);
-  return caps;
+  gst_shared_matrix_tensor_info_set_format (&info,
+      npy ? GST_SHARED_MATRIX_FORMAT_NPY : GST_SHARED_MATRIX_FORMAT_RAW,
+      gst_shared_matrix_get_dtype (matrix), gst_shared_matrix_get_rows (matrix),
+      gst_shared_matrix_get_cols (matrix));
+  return gst_shared_matrix_tensor_info_to_caps (&info);
 }
 
 /* Both snapshot formats for this matrix, in order of preference. */
@@ -478,6 +456,7 @@ possible_src_caps (GstSharedMatrix * matrix)
 static gboolean
 negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
 {
+  GstSharedMatrixTensorInfo info;
   GstCaps *ours, *peer;
   gboolean npy, ok;
 
@@ -507,8 +486,10 @@ negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
     return FALSE;
   }
   gst_caps_unref (ours);
-  npy = gst_structure_has_name (gst_caps_get_structure (peer, 0),
-      "application/x-npy");
+  /* the first of our (fixed) structures downstream takes */
+  peer = gst_caps_truncate (peer);
+  npy = gst_shared_matrix_tensor_info_from_caps (&info, peer) &&
+      info.format == GST_SHARED_MATRIX_FORMAT_NPY;
   gst_caps_unref (peer);
 
   ours = snapshot_caps (matrix, npy);
@@ -679,6 +660,7 @@ static GstSample *
 gst_shared_matrix_element_snapshot (GstSharedMatrixElement * self)
 {
   GstSharedMatrix *matrix = get_matrix (self);
+  GstSharedMatrixTensorInfo info;
   GstCaps *caps;
   GstBuffer *buf;
   GstSample *sample;
@@ -692,8 +674,8 @@ gst_shared_matrix_element_snapshot (GstSharedMatrixElement * self)
   caps = gst_pad_get_current_caps (self->srcpad);
   if (caps == NULL)
     caps = snapshot_caps (matrix, FALSE);
-  npy = gst_structure_has_name (gst_caps_get_structure (caps, 0),
-      "application/x-npy");
+  npy = gst_shared_matrix_tensor_info_from_caps (&info, caps) &&
+      info.format == GST_SHARED_MATRIX_FORMAT_NPY;
 
   make_snapshot_buffer (self, matrix, npy, &buf);
   sample = buf ? gst_sample_new (buf, caps, NULL, NULL) : NULL;
@@ -998,32 +980,15 @@ done:
   return ret;
 }
 
-/* The fields of fixed application/x-matrix-update caps. */
-static gboolean
-parse_update_caps (GstCaps * caps, GstSharedMatrixDType * dtype,
-    GstSharedMatrixIndexType * index_type, gint * cols)
-{
-  GstStructure *s;
-
-  if (caps == NULL || !gst_caps_is_fixed (caps))
-    return FALSE;
-  s = gst_caps_get_structure (caps, 0);
-  return gst_shared_matrix_dtype_from_string (gst_structure_get_string (s,
-          "dtype"), dtype) &&
-      gst_shared_matrix_index_type_from_string (gst_structure_get_string (s,
-          "index-type"), index_type) &&
-      gst_structure_get_int (s, "cols", cols) && *cols >= 1;
-}
-
 static gboolean
 set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
 {
+  GstSharedMatrixUpdateInfo info;
   GstSharedMatrix *matrix;
-  gint cols = 0;
+  guint cols;
   gboolean ok;
 
-  if (!parse_update_caps (caps, &self->delta_dtype, &self->index_type,
-          &cols)) {
+  if (!gst_shared_matrix_update_info_from_caps (&info, caps)) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Unusable update caps %" GST_PTR_FORMAT ": dtype must be one of "
             "float32, float64, float16, bfloat16, index-type int32 or int64, "
@@ -1031,13 +996,17 @@ set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
     return FALSE;
   }
 
+  self->delta_dtype = info.dtype;
+  self->index_type = info.index_type;
+  cols = info.cols;
+
   matrix = get_matrix (self);
   if (matrix == NULL)
     return FALSE;
-  ok = (guint) cols == gst_shared_matrix_get_cols (matrix);
+  ok = cols == gst_shared_matrix_get_cols (matrix);
   if (!ok)
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Updates have cols=%d but the matrix has %u columns: every delta row "
+        ("Updates have cols=%u but the matrix has %u columns: every delta row "
             "must be one matrix row long", cols,
             gst_shared_matrix_get_cols (matrix)),
         ("caps %" GST_PTR_FORMAT, caps));
@@ -1145,14 +1114,11 @@ sink_caps (GstSharedMatrixElement * self, GstCaps * filter)
 static gsize
 caps_record_size (GstCaps * caps)
 {
-  GstSharedMatrixDType dtype;
-  GstSharedMatrixIndexType index_type;
-  gint cols = 0;
+  GstSharedMatrixUpdateInfo info;
 
-  if (!parse_update_caps (caps, &dtype, &index_type, &cols))
+  if (!gst_shared_matrix_update_info_from_caps (&info, caps))
     return 0;
-  return gst_shared_matrix_index_type_size (index_type) +
-      (gsize) cols * gst_shared_matrix_dtype_size (dtype);
+  return gst_shared_matrix_update_info_record_size (&info);
 }
 
 /* When the matrix's backend has a staging allocator (pinned host memory on
