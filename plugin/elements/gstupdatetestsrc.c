@@ -85,6 +85,7 @@
 #include "gstupdatetestsrc.h"
 #include "gstsharedmatrixtypes.h"
 #include "gstsharedmatrixinfo.h"
+#include "sharedmatrix-util.h"
 #include "sharedmatrix-ops.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_update_test_src_debug);
@@ -773,13 +774,7 @@ gst_update_test_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
   if (caps == NULL)
     return GST_BASE_SRC_CLASS (parent_class)->get_caps (bsrc, filter);
 
-  if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
-
-    gst_caps_unref (caps);
-    caps = tmp;
-  }
+  caps = sm_caps_filter (caps, filter);
   return caps;
 }
 
