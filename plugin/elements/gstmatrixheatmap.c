@@ -83,6 +83,7 @@
 
 #include "gstmatrixheatmap.h"
 #include "gstsharedmatrixtypes.h"
+#include "gstsharedmatrixinfo.h"
 #include "sharedmatrix-ops.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_matrix_heatmap_debug);
@@ -136,10 +137,8 @@ struct _GstMatrixHeatmap
   guint8 *levels;               /* gw × gh */
 };
 
-#define TENSORS_CAPS "other/tensors, format = (string) static, " \
-    "num_tensors = (int) 1, " \
-    "types = (string) { float32, float64, float16, bfloat16 }, " \
-    "framerate = (fraction) [ 0/1, MAX ]"
+/* snapshots of any rate: a sharedmatrix says 0/1, a videorate may set one */
+#define TENSORS_CAPS GST_SHARED_MATRIX_TENSOR_CAPS_MAKE ("[ 0/1, MAX ]")
 
 #define VIDEO_CAPS "video/x-raw, format = (string) { RGB, GRAY8 }, " \
     "width = (int) [ 1, MAX ], height = (int) [ 1, MAX ], " \
@@ -252,43 +251,12 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (matrixheatmap, "matrixheatmap",
 
 /* ---- caps ---------------------------------------------------------------- */
 
-/* NNStreamer dimensions, innermost first: "cols:rows"; rows may be left out
- * (one row) and any further dimension must be 1. */
-static gboolean
-parse_dimensions (const gchar * str, guint64 * rows, guint * cols)
-{
-  gchar **dims = g_strsplit (str, ":", -1);
-  guint n = g_strv_length (dims), i;
-  gboolean ok = n >= 1;
-
-  *rows = 1;
-  for (i = 0; ok && i < n; i++) {
-    guint64 d;
-
-    ok = g_ascii_string_to_unsigned (g_strstrip (dims[i]), 10, 1,
-        i == 0 ? G_MAXINT : G_MAXUINT64, &d, NULL);
-    if (i == 0)
-      *cols = (guint) d;
-    else if (i == 1)
-      *rows = d;
-    else
-      ok = ok && d == 1;
-  }
-  g_strfreev (dims);
-  return ok;
-}
-
 /* The matrix described by fixed other/tensors caps. */
 static gboolean
-parse_tensor_caps (GstCaps * caps, GstSharedMatrixDType * dtype,
-    guint64 * rows, guint * cols)
+parse_tensor_caps (GstCaps * caps, GstSharedMatrixTensorInfo * info)
 {
-  const GstStructure *s = gst_caps_get_structure (caps, 0);
-  const gchar *types = gst_structure_get_string (s, "types");
-  const gchar *dims = gst_structure_get_string (s, "dimensions");
-
-  return types && dims && gst_shared_matrix_dtype_from_string (types, dtype)
-      && parse_dimensions (dims, rows, cols);
+  return gst_shared_matrix_tensor_info_from_caps (info, caps) &&
+      info->format == GST_SHARED_MATRIX_FORMAT_RAW;
 }
 
 /* Any matrix becomes any image size and back; only the frame rate carries
@@ -331,19 +299,16 @@ static GstCaps *
 gst_matrix_heatmap_fixate_caps (GstBaseTransform * trans,
     GstPadDirection direction, GstCaps * caps, GstCaps * othercaps)
 {
-  GstSharedMatrixDType dtype;
-  guint64 rows;
-  guint cols;
+  GstSharedMatrixTensorInfo info;
 
   othercaps = gst_caps_truncate (othercaps);
-  if (direction == GST_PAD_SINK && parse_tensor_caps (caps, &dtype, &rows,
-          &cols)) {
+  if (direction == GST_PAD_SINK && parse_tensor_caps (caps, &info)) {
     GstStructure *s = gst_caps_get_structure (othercaps, 0);
 
     gst_structure_fixate_field_nearest_int (s, "width",
-        MIN (cols, DEFAULT_MAX_SIZE));
+        MIN (info.cols, DEFAULT_MAX_SIZE));
     gst_structure_fixate_field_nearest_int (s, "height",
-        MIN (rows, DEFAULT_MAX_SIZE));
+        MIN (info.rows, DEFAULT_MAX_SIZE));
     gst_structure_fixate_field_string (s, "format", "RGB");
   }
   return gst_caps_fixate (othercaps);
@@ -387,31 +352,22 @@ gst_matrix_heatmap_set_caps (GstBaseTransform * trans, GstCaps * incaps,
     GstCaps * outcaps)
 {
   GstMatrixHeatmap *self = GST_MATRIX_HEATMAP (trans);
-  guint64 rows, size;
+  GstSharedMatrixTensorInfo info;
+  guint64 rows;
+  gsize size;
   guint cols, width, gx, x;
 
-  if (!parse_tensor_caps (incaps, &self->dtype, &rows, &cols)) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Unsupported snapshot caps %" GST_PTR_FORMAT ": need one tensor of "
-            "float32, float64, float16 or bfloat16 with "
-            "dimensions=<cols>:<rows>", incaps), (NULL));
-    return FALSE;
-  }
-  if (!g_uint64_checked_mul (&size, rows, cols) ||
-      !g_uint64_checked_mul (&size, size,
-          gst_shared_matrix_dtype_size (self->dtype)) || size > G_MAXSIZE) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("A %" G_GUINT64_FORMAT " x %u matrix of %s does not fit in memory",
-            rows, cols, gst_shared_matrix_dtype_to_string (self->dtype)),
-        (NULL));
-    return FALSE;
-  }
-  if (!gst_video_info_from_caps (&self->out_info, outcaps)) {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Unsupported video caps %" GST_PTR_FORMAT, outcaps), (NULL));
-    return FALSE;
-  }
+  if (!parse_tensor_caps (incaps, &info))
+    goto unsupported_tensor;
+  size = gst_shared_matrix_tensor_info_get_size (&info);
+  if (size == 0)
+    goto too_large;
+  if (!gst_video_info_from_caps (&self->out_info, outcaps))
+    goto unsupported_video;
 
+  self->dtype = info.dtype;
+  rows = info.rows;
+  cols = info.cols;
   self->rows = rows;
   self->cols = cols;
   self->in_size = size;
@@ -441,6 +397,30 @@ gst_matrix_heatmap_set_caps (GstBaseTransform * trans, GstCaps * incaps,
       GST_VIDEO_INFO_NAME (&self->out_info), width,
       GST_VIDEO_INFO_HEIGHT (&self->out_info), self->gw, self->gh);
   return TRUE;
+
+  /* ERRORS */
+unsupported_tensor:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Unsupported snapshot caps %" GST_PTR_FORMAT ": need one tensor of "
+            "float32, float64, float16 or bfloat16 with "
+            "dimensions=<cols>:<rows>", incaps), (NULL));
+    return FALSE;
+  }
+too_large:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("A %" G_GUINT64_FORMAT " x %u matrix of %s does not fit in memory",
+            info.rows, info.cols, gst_shared_matrix_dtype_to_string
+            (info.dtype)), (NULL));
+    return FALSE;
+  }
+unsupported_video:
+  {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Unsupported video caps %" GST_PTR_FORMAT, outcaps), (NULL));
+    return FALSE;
+  }
 }
 
 /* ---- rendering ----------------------------------------------------------- */

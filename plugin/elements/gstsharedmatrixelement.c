@@ -33,14 +33,16 @@
 #include "gstsharedmatrix.h"
 
 #include "gstsharedmatrixelement.h"
+#include "sharedmatrix-allocation.h"
+#include "sharedmatrix-matrix.h"
+#include "sharedmatrix-snapshot.h"
+#include "sharedmatrix-stats.h"
+#include "sharedmatrix-util.h"
+#include "gstsharedmatrixcheckpointwriter.h"
 
-GST_DEBUG_CATEGORY_STATIC (gst_shared_matrix_element_debug);
+/* shared with the element's other files (sharedmatrix-*.c) */
+GST_DEBUG_CATEGORY (gst_shared_matrix_element_debug);
 #define GST_CAT_DEFAULT gst_shared_matrix_element_debug
-
-/* the pinned-memory pool offered upstream on the CUDA backend: buffers of
- * this many update records (the classic update has 200 rows) */
-#define POOL_RECORDS 256
-#define POOL_MIN_BUFFERS 2
 
 #define DEFAULT_PROP_MATRIX_NAME NULL
 #define DEFAULT_PROP_ROWS 0
@@ -98,23 +100,11 @@ enum
 
 static guint signals[LAST_SIGNAL];
 
-struct _GstSharedMatrixElement
+/* The property values. Only op may change while streaming (PLAYING);
+ * everything else is fixed from READY to PAUSED on. */
+typedef struct
 {
-  GstElement parent;
-
-  GstPad *sinkpad;
-  GstPad *srcpad;
-
-  /* Settings and statistics: under the object lock. */
-  GstSharedMatrix *matrix;      /* in use, or set by the application */
-  gboolean matrix_from_app;     /* set through the matrix property */
-  gchar *matrix_name;
-  guint64 rows;
-  guint cols;
-  GstSharedMatrixDType dtype;
-  GstSharedMatrixBackend backend;
-  gint device_id;
-  gchar *location;
+  SmMatrixSpec matrix;          /* what defines the matrix */
   GstSharedMatrixOp op;
   GstSharedMatrixInvalidIndexPolicy invalid_index;
   GstSharedMatrixNonFinitePolicy non_finite;
@@ -123,64 +113,64 @@ struct _GstSharedMatrixElement
   gboolean snapshot_on_eos;
   gboolean post_messages;
   guint64 message_interval;
-  gchar *checkpoint_location;
   guint checkpoint_every;
+} Settings;
 
-  guint64 updates_applied;
-  guint64 rows_applied;
-  guint64 rows_dropped;
-  guint64 last_offset;
-  gboolean have_last_offset;
-  guint64 updates_skipped;
-  GstClockTime last_pts;        /* PTS of the last applied update */
-  gboolean snapshot_npy;        /* negotiated src format */
-  GstBufferPool *snapshot_pool; /* buffers of snapshot_pool_size bytes */
-  gsize snapshot_pool_size;
-
-  /* Streaming state: owned by the streaming thread, reset in start. */
+/* The streaming thread's state, set up at READY -> PAUSED and torn down
+ * at PAUSED -> READY; between those, owned by the streaming thread
+ * (serialised by the sink pad's stream lock). */
+typedef struct
+{
+  /* the settings copied once at start; settings.op is refreshed for each
+   * buffer (it may change in PLAYING) */
+  Settings settings;
+  GstSharedMatrix *matrix;      /* a reference to the one in use */
   gboolean have_caps;
-  GstSharedMatrixIndexType index_type;
-  GstSharedMatrixDType delta_dtype;
+  GstSharedMatrixUpdateInfo info;       /* the negotiated update caps */
   GstSegment segment;
-  gboolean src_negotiated;
-  /* what downstream accepted when it last refused our snapshots: a sticky
-   * caps event is retried with every event and buffer upstream sends, and
-   * the same refusal is posted once */
-  GstCaps *refused_by;
   guint updates_since_snapshot;
   GstClockTime last_snapshot_time;
-  GstClockTime last_message_time;
   GstClockTime last_running_time;       /* of the last applied update */
-  guint64 rows_at_last_message;
   gint64 start_monotonic;
   /* with checkpoints: updates with OFFSET <= this were applied already */
   guint64 skip_through;
   guint updates_since_checkpoint;
-  GThreadPool *checkpoint_writer;       /* one thread, started in start */
+  GstSharedMatrixCheckpointWriter *checkpoint_writer;
+} State;
+
+/* Lock order: the stream lock (State), then the object lock (settings,
+ * matrix), then the leaf locks of stats and snapshot, which are never
+ * held while taking another lock. */
+struct _GstSharedMatrixElement
+{
+  GstElement parent;
+
+  GstPad *sinkpad;
+  GstPad *srcpad;
+
+  /* under the object lock */
+  Settings settings;
+  GstSharedMatrix *matrix;      /* in use, or set by the application */
+  gboolean matrix_from_app;     /* set through the matrix property */
+
+  /* under the stream lock */
+  State state;
+
+  /* under their own locks */
+  SmStats stats;
+  SmSnapshot snapshot;
 };
-
-#define UPDATE_CAPS "application/x-matrix-update, " \
-    "dtype = (string) { float32, float64, float16, bfloat16 }, " \
-    "index-type = (string) { int32, int64 }, " \
-    "cols = (int) [ 1, MAX ]"
-
-/* no dimensions field: the template allows any shape (a string field set
- * to "ANY" would match only that string, so a capsfilter naming the shape
- * could not link before the matrix exists) */
-#define TENSORS_CAPS "other/tensors, format = (string) static, " \
-    "num_tensors = (int) 1, " \
-    "types = (string) { float32, float64, float16, bfloat16 }, " \
-    "framerate = (fraction) 0/1"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (UPDATE_CAPS));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (TENSORS_CAPS "; application/x-npy"));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_TENSOR_CAPS_TEMPLATE "; "
+        GST_SHARED_MATRIX_NPY_MEDIA_TYPE));
 
 #define gst_shared_matrix_element_parent_class parent_class
 G_DEFINE_TYPE (GstSharedMatrixElement, gst_shared_matrix_element,
@@ -190,242 +180,17 @@ GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (sharedmatrix, "sharedmatrix",
     GST_DEBUG_CATEGORY_INIT (gst_shared_matrix_element_debug, "sharedmatrix",
         0, "Shared matrix element"));
 
-/* ---- process-wide matrix names ------------------------------------------- */
-
-/* name -> GWeakRef to a matrix: the elements using a matrix own it, the
- * registry only finds it while it lives. */
-static GMutex registry_lock;
-static GHashTable *registry;
-
 static void
-weak_ref_free (gpointer data)
+settings_copy (Settings * dest, const Settings * src)
 {
-  g_weak_ref_clear (data);
-  g_free (data);
-}
-
-/* Returns a new reference to the matrix registered under @name, or registers
- * @candidate (may be NULL: then just looks up). Called with registry_lock. */
-static GstSharedMatrix *
-registry_lookup_locked (const gchar * name)
-{
-  GWeakRef *ref;
-
-  if (registry == NULL)
-    registry = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-        weak_ref_free);
-  ref = g_hash_table_lookup (registry, name);
-  return ref ? g_weak_ref_get (ref) : NULL;
+  *dest = *src;
+  sm_matrix_spec_copy (&dest->matrix, &src->matrix);
 }
 
 static void
-registry_insert_locked (const gchar * name, GstSharedMatrix * matrix)
+settings_clear (Settings * settings)
 {
-  GWeakRef *ref = g_new0 (GWeakRef, 1);
-
-  g_weak_ref_init (ref, matrix);
-  g_hash_table_replace (registry, g_strdup (name), ref);
-}
-
-/* ---- matrix creation ----------------------------------------------------- */
-
-/* A matrix restored from an existing checkpoint, or NULL (with an error
- * posted when the file exists but cannot be restored: starting afresh would
- * silently lose the model). */
-static GstSharedMatrix *
-restore_checkpoint (GstSharedMatrixElement * self, const gchar * path,
-    guint64 rows, guint cols, GstSharedMatrixBackend backend, gint device_id)
-{
-  GstSharedMatrix *matrix;
-  guint64 last_offset;
-  GError *err = NULL;
-
-  matrix = gst_shared_matrix_new_from_checkpoint (path, backend, device_id,
-      &last_offset, &err);
-  if (matrix == NULL) {
-    GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-        ("Cannot restore the checkpoint '%s': %s (move the file away to "
-            "start from scratch)", path, err->message), (NULL));
-    g_clear_error (&err);
-    return NULL;
-  }
-  if ((rows && rows != gst_shared_matrix_get_rows (matrix)) ||
-      (cols && cols != gst_shared_matrix_get_cols (matrix))) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("The checkpoint '%s' holds a %" G_GUINT64_FORMAT " x %u matrix but "
-            "the element was set to rows=%" G_GUINT64_FORMAT " cols=%u", path,
-            gst_shared_matrix_get_rows (matrix),
-            gst_shared_matrix_get_cols (matrix), rows, cols), (NULL));
-    gst_object_unref (matrix);
-    return NULL;
-  }
-  GST_INFO_OBJECT (self, "restored checkpoint %s: version %" G_GUINT64_FORMAT
-      ", last offset %" G_GUINT64_FORMAT, path,
-      gst_shared_matrix_get_version (matrix), last_offset);
-  GST_OBJECT_LOCK (self);
-  self->have_last_offset = last_offset != GST_BUFFER_OFFSET_NONE;
-  self->last_offset = self->have_last_offset ? last_offset : 0;
-  GST_OBJECT_UNLOCK (self);
-  return matrix;
-}
-
-static GstSharedMatrix *
-create_matrix (GstSharedMatrixElement * self, const gchar * location,
-    const gchar * checkpoint, guint64 rows, guint cols,
-    GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
-    gint device_id)
-{
-  GstSharedMatrix *matrix;
-  GError *err = NULL;
-
-  if (checkpoint && g_file_test (checkpoint, G_FILE_TEST_EXISTS))
-    return restore_checkpoint (self, checkpoint, rows, cols, backend,
-        device_id);
-
-  /* a new matrix holds no producer's updates yet */
-  GST_OBJECT_LOCK (self);
-  self->have_last_offset = FALSE;
-  self->last_offset = 0;
-  GST_OBJECT_UNLOCK (self);
-
-  if (location) {
-    matrix = gst_shared_matrix_new_from_npy_full (location, backend, device_id,
-        &err);
-    if (matrix == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
-          ("Cannot initialise the matrix from location: %s", err->message),
-          (NULL));
-      goto failed;
-    }
-    if ((rows && rows != gst_shared_matrix_get_rows (matrix)) ||
-        (cols && cols != gst_shared_matrix_get_cols (matrix))) {
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("The file '%s' holds a %" G_GUINT64_FORMAT " x %u matrix but the "
-              "element was set to rows=%" G_GUINT64_FORMAT " cols=%u "
-              "(leave rows and cols at 0 to take the file's shape)", location,
-              gst_shared_matrix_get_rows (matrix),
-              gst_shared_matrix_get_cols (matrix), rows, cols), (NULL));
-      gst_object_unref (matrix);
-      return NULL;
-    }
-    return matrix;
-  }
-
-  if (rows == 0 || cols == 0) {
-    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-        ("No matrix to work on: set rows and cols (now rows=%" G_GUINT64_FORMAT
-            ", cols=%u), a location to load from, the matrix property, or the "
-            "matrix-name of an existing matrix", rows, cols), (NULL));
-    return NULL;
-  }
-  matrix = gst_shared_matrix_new_full (rows, cols, dtype, backend, device_id,
-      &err);
-  if (matrix == NULL) {
-    if (err->code == GST_SHARED_MATRIX_ERROR_NO_MEMORY)
-      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT, ("%s", err->message),
-          (NULL));
-    else
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS, ("%s", err->message),
-          (NULL));
-    goto failed;
-  }
-  return matrix;
-
-failed:
-  g_clear_error (&err);
-  return NULL;
-}
-
-/* Makes sure self->matrix is set: the application's, the one registered
- * under matrix-name, or a new one. Posts an error and returns FALSE when
- * no matrix can be had. */
-static gboolean
-ensure_matrix (GstSharedMatrixElement * self)
-{
-  GstSharedMatrix *matrix = NULL;
-  gchar *name, *location, *checkpoint;
-  guint64 rows;
-  guint cols;
-  GstSharedMatrixDType dtype;
-  GstSharedMatrixBackend backend;
-  gint device_id;
-  gboolean ok = TRUE;
-
-  GST_OBJECT_LOCK (self);
-  if (self->matrix && !self->matrix_name) {
-    GST_OBJECT_UNLOCK (self);
-    return TRUE;
-  }
-  name = g_strdup (self->matrix_name);
-  location = g_strdup (self->location);
-  checkpoint = g_strdup (self->checkpoint_location);
-  rows = self->rows;
-  cols = self->cols;
-  dtype = self->dtype;
-  backend = self->backend;
-  device_id = self->device_id;
-  if (self->matrix)
-    matrix = gst_object_ref (self->matrix);
-  GST_OBJECT_UNLOCK (self);
-
-  if (name) {
-    GstSharedMatrix *shared;
-
-    /* held while creating, so two elements starting at once agree */
-    g_mutex_lock (&registry_lock);
-    shared = registry_lookup_locked (name);
-    if (shared && matrix && shared != matrix) {
-      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-          ("matrix-name '%s' already names another matrix than the one set "
-              "in the matrix property", name), (NULL));
-      ok = FALSE;
-    } else if (shared) {
-      if ((rows && rows != gst_shared_matrix_get_rows (shared)) ||
-          (cols && cols != gst_shared_matrix_get_cols (shared))) {
-        GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
-            ("matrix-name '%s' names an existing %" G_GUINT64_FORMAT " x %u "
-                "matrix, but this element was set to rows=%" G_GUINT64_FORMAT
-                " cols=%u (leave them at 0 to take the shared shape)", name,
-                gst_shared_matrix_get_rows (shared),
-                gst_shared_matrix_get_cols (shared), rows, cols), (NULL));
-        ok = FALSE;
-      }
-      gst_clear_object (&matrix);
-      matrix = shared;
-      shared = NULL;
-    } else {
-      if (matrix == NULL)
-        matrix = create_matrix (self, location, checkpoint, rows, cols, dtype,
-            backend, device_id);
-      if (matrix)
-        registry_insert_locked (name, matrix);
-      else
-        ok = FALSE;
-    }
-    g_mutex_unlock (&registry_lock);
-    gst_clear_object (&shared);
-  } else {
-    matrix = create_matrix (self, location, checkpoint, rows, cols, dtype,
-        backend, device_id);
-    ok = matrix != NULL;
-  }
-
-  if (ok) {
-    GST_OBJECT_LOCK (self);
-    gst_object_replace ((GstObject **) & self->matrix, GST_OBJECT (matrix));
-    GST_OBJECT_UNLOCK (self);
-    GST_INFO_OBJECT (self, "using %" G_GUINT64_FORMAT " x %u %s matrix on %s",
-        gst_shared_matrix_get_rows (matrix), gst_shared_matrix_get_cols (matrix),
-        gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
-            (matrix)),
-        gst_shared_matrix_backend_to_string (gst_shared_matrix_get_backend
-            (matrix)));
-  }
-  gst_clear_object (&matrix);
-  g_free (name);
-  g_free (location);
-  g_free (checkpoint);
-  return ok;
+  sm_matrix_spec_clear (&settings->matrix);
 }
 
 /* A new reference to the matrix in use, or NULL. */
@@ -441,611 +206,354 @@ get_matrix (GstSharedMatrixElement * self)
   return matrix;
 }
 
-/* ---- snapshots ----------------------------------------------------------- */
-
-static GstCaps *
-snapshot_caps (GstSharedMatrix * matrix, gboolean npy)
-{
-  gchar *dims;
-  GstCaps *caps;
-
-  if (npy)
-    return gst_caps_new_empty_simple ("application/x-npy");
-  /* NNStreamer's convention: innermost dimension first */
-  dims = g_strdup_printf ("%u:%" G_GUINT64_FORMAT,
-      gst_shared_matrix_get_cols (matrix), gst_shared_matrix_get_rows (matrix));
-  caps = gst_caps_new_simple ("other/tensors",
-      "format", G_TYPE_STRING, "static",
-      "num_tensors", G_TYPE_INT, 1,
-      "types", G_TYPE_STRING,
-      gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype (matrix)),
-      "dimensions", G_TYPE_STRING, dims,
-      "framerate", GST_TYPE_FRACTION, 0, 1, NULL);
-  g_free (dims);
-  return caps;
-}
-
-/* Both snapshot formats for this matrix, in order of preference. */
-static GstCaps *
-possible_src_caps (GstSharedMatrix * matrix)
-{
-  GstCaps *caps = snapshot_caps (matrix, FALSE);
-
-  gst_caps_append (caps, snapshot_caps (matrix, TRUE));
-  return caps;
-}
-
+/* Makes sure self->matrix is set: the application's, the one registered
+ * under matrix-name, or a new one. Posts an error and returns FALSE when
+ * no matrix can be had. */
 static gboolean
-negotiate_src (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
+ensure_matrix (GstSharedMatrixElement * self)
 {
-  GstCaps *ours, *peer;
-  gboolean npy, ok;
+  GstSharedMatrix *current = NULL, *matrix;
+  SmMatrixSpec spec;
+  gboolean created;
+  guint64 last_offset;
 
-  ours = possible_src_caps (matrix);
-  peer = gst_pad_peer_query_caps (self->srcpad, ours);
-  if (gst_caps_is_empty (peer)) {
-    GstCaps *accepted = gst_pad_peer_query_caps (self->srcpad, NULL);
-
-    if (self->refused_by == NULL || !gst_caps_is_equal (accepted,
-            self->refused_by)) {
-      gchar *accepted_str = gst_caps_to_string (accepted);
-
-      GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("Downstream accepts neither other/tensors (types=%s, "
-              "dimensions=%u:%" G_GUINT64_FORMAT ") nor application/x-npy "
-              "snapshots of this matrix; it accepts: %s",
-              gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
-                  (matrix)), gst_shared_matrix_get_cols (matrix),
-              gst_shared_matrix_get_rows (matrix), accepted_str),
-          ("our caps %" GST_PTR_FORMAT, ours));
-      g_free (accepted_str);
-    }
-    gst_caps_replace (&self->refused_by, accepted);
-    gst_caps_unref (accepted);
-    gst_caps_unref (peer);
-    gst_caps_unref (ours);
-    return FALSE;
-  }
-  gst_caps_unref (ours);
-  npy = gst_structure_has_name (gst_caps_get_structure (peer, 0),
-      "application/x-npy");
-  gst_caps_unref (peer);
-
-  ours = snapshot_caps (matrix, npy);
-  ok = gst_pad_push_event (self->srcpad, gst_event_new_caps (ours));
-  gst_caps_unref (ours);
-  if (ok) {
-    GST_OBJECT_LOCK (self);
-    self->snapshot_npy = npy;
+  GST_OBJECT_LOCK (self);
+  if (self->matrix && !self->settings.matrix.name) {
     GST_OBJECT_UNLOCK (self);
-    self->src_negotiated = TRUE;
-    gst_clear_caps (&self->refused_by);
-  }
-  return ok;
-}
-
-static gboolean
-ensure_src_caps (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
-{
-  if (self->src_negotiated && !gst_pad_check_reconfigure (self->srcpad))
     return TRUE;
-  return negotiate_src (self, matrix);
-}
-
-/* Snapshot buffers come from a pool: a fresh allocation of a whole matrix
- * each time page-faults through all of it (some 7,000 faults for 28 MB)
- * before the copy even starts, and halves the copy's speed. The pool has no
- * upper bound, so a consumer holding snapshots never blocks the updates;
- * a new size (another matrix, npy instead of raw) gets a new pool. */
-static GstBuffer *
-acquire_snapshot_buffer (GstSharedMatrixElement * self, gsize size)
-{
-  GstBufferPool *pool = NULL, *old = NULL;
-  GstBuffer *buf = NULL;
-
-  GST_OBJECT_LOCK (self);
-  if (self->snapshot_pool_size != size) {
-    GstBufferPool *fresh = NULL;
-
-    /* a pool cannot hold buffers of 4 GB or more: those are allocated */
-    if (size <= G_MAXUINT) {
-      GstStructure *config;
-
-      fresh = gst_buffer_pool_new ();
-      config = gst_buffer_pool_get_config (fresh);
-      gst_buffer_pool_config_set_params (config, NULL, (guint) size, 0, 0);
-      if (!gst_buffer_pool_set_config (fresh, config) ||
-          !gst_buffer_pool_set_active (fresh, TRUE))
-        gst_clear_object (&fresh);
-    }
-    old = self->snapshot_pool;
-    self->snapshot_pool = fresh;
-    self->snapshot_pool_size = size;
   }
-  if (self->snapshot_pool)
-    pool = gst_object_ref (self->snapshot_pool);
+  sm_matrix_spec_copy (&spec, &self->settings.matrix);
+  if (self->matrix)
+    current = gst_object_ref (self->matrix);
   GST_OBJECT_UNLOCK (self);
 
-  if (old) {
-    gst_buffer_pool_set_active (old, FALSE);
-    gst_object_unref (old);
-  }
-  if (pool) {
-    gst_buffer_pool_acquire_buffer (pool, &buf, NULL);
-    gst_object_unref (pool);
-  }
-  if (buf == NULL)
-    buf = gst_buffer_new_allocate (NULL, size, NULL);
-  return buf;
-}
+  matrix = sm_matrix_obtain (GST_ELEMENT (self), &spec, current, &created,
+      &last_offset);
+  gst_clear_object (&current);
+  sm_matrix_spec_clear (&spec);
+  if (matrix == NULL)
+    return FALSE;
 
-static void
-release_snapshot_pool (GstSharedMatrixElement * self)
-{
-  GstBufferPool *pool;
-
+  if (created)
+    sm_stats_set_last_offset (&self->stats, last_offset);
   GST_OBJECT_LOCK (self);
-  pool = self->snapshot_pool;
-  self->snapshot_pool = NULL;
-  self->snapshot_pool_size = 0;
+  gst_object_replace ((GstObject **) & self->matrix, GST_OBJECT (matrix));
   GST_OBJECT_UNLOCK (self);
-  if (pool) {
-    gst_buffer_pool_set_active (pool, FALSE);
-    gst_object_unref (pool);
-  }
-}
-
-/* Posts the error of a failed device (GST_SHARED_MATRIX_ERROR_DEVICE: the
- * message says whether the matrix is still usable) after @what failed. */
-#define POST_DEVICE_ERROR(self, what, err) \
-  GST_ELEMENT_ERROR (self, RESOURCE, FAILED, ("%s: %s", what, \
-          err->message), (NULL))
-
-/* *@out: a buffer holding a consistent copy of the matrix, stamped with the
- * PTS of the last applied update and OFFSET = the version it shows. NULL
- * when there is no copy: with GST_FLOW_OK when memory for it cannot be had
- * (a warning is posted, streaming goes on), with GST_FLOW_ERROR when the
- * matrix cannot be read (an error is posted). */
-static GstFlowReturn
-make_snapshot_buffer (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
-    gboolean npy, GstBuffer ** out)
-{
-  GstSharedMatrixFormat format =
-      npy ? GST_SHARED_MATRIX_FORMAT_NPY : GST_SHARED_MATRIX_FORMAT_RAW;
-  gsize size = gst_shared_matrix_get_size (matrix, format);
-  GstMapInfo map;
-  GstBuffer *buf;
-  guint64 version = 0;
-  GError *err = NULL;
-  gboolean ok;
-
-  *out = NULL;
-  buf = acquire_snapshot_buffer (self, size);
-  if (buf == NULL) {
-    GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
-        ("Cannot allocate %" G_GSIZE_FORMAT " bytes for a snapshot", size),
-        (NULL));
-    return GST_FLOW_OK;
-  }
-  gst_buffer_map (buf, &map, GST_MAP_WRITE);
-  ok = gst_shared_matrix_copy_to (matrix, format, map.data, map.size, &version,
-      &err);
-  gst_buffer_unmap (buf, &map);
-  if (!ok) {
-    POST_DEVICE_ERROR (self, "Cannot take a snapshot of the matrix", err);
-    g_error_free (err);
-    gst_buffer_unref (buf);
-    return GST_FLOW_ERROR;
-  }
-
-  GST_OBJECT_LOCK (self);
-  GST_BUFFER_PTS (buf) = self->last_pts;
-  GST_OBJECT_UNLOCK (self);
-  GST_BUFFER_OFFSET (buf) = version;
-  GST_BUFFER_OFFSET_END (buf) = version;
-  *out = buf;
-  return GST_FLOW_OK;
-}
-
-static GstFlowReturn
-push_snapshot (GstSharedMatrixElement * self, GstSharedMatrix * matrix)
-{
-  GstFlowReturn ret;
-  GstBuffer *buf;
-  gboolean npy;
-
-  /* snapshots of an unlinked src pad are simply not made */
-  if (!gst_pad_is_linked (self->srcpad))
-    return GST_FLOW_OK;
-  if (!ensure_src_caps (self, matrix))
-    return GST_FLOW_NOT_NEGOTIATED;
-
-  GST_OBJECT_LOCK (self);
-  npy = self->snapshot_npy;
-  GST_OBJECT_UNLOCK (self);
-
-  ret = make_snapshot_buffer (self, matrix, npy, &buf);
-  if (buf == NULL)
-    return ret;
-  GST_LOG_OBJECT (self, "pushing snapshot of version %" G_GUINT64_FORMAT,
-      GST_BUFFER_OFFSET (buf));
-  ret = gst_pad_push (self->srcpad, buf);
-  if (ret == GST_FLOW_NOT_LINKED)
-    ret = GST_FLOW_OK;
-  return ret;
+  GST_INFO_OBJECT (self, "using %" G_GUINT64_FORMAT " x %u %s matrix on %s",
+      gst_shared_matrix_get_rows (matrix), gst_shared_matrix_get_cols (matrix),
+      gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype (matrix)),
+      gst_shared_matrix_backend_to_string (gst_shared_matrix_get_backend
+          (matrix)));
+  gst_object_unref (matrix);
+  return TRUE;
 }
 
 static GstSample *
 gst_shared_matrix_element_snapshot (GstSharedMatrixElement * self)
 {
   GstSharedMatrix *matrix = get_matrix (self);
-  GstCaps *caps;
-  GstBuffer *buf;
+  SmStatsValues stats;
   GstSample *sample;
-  gboolean npy;
 
   if (matrix == NULL) {
     GST_WARNING_OBJECT (self, "snapshot requested but there is no matrix yet");
     return NULL;
   }
-  /* the negotiated format if there is one, else raw tensors */
-  caps = gst_pad_get_current_caps (self->srcpad);
-  if (caps == NULL)
-    caps = snapshot_caps (matrix, FALSE);
-  npy = gst_structure_has_name (gst_caps_get_structure (caps, 0),
-      "application/x-npy");
-
-  make_snapshot_buffer (self, matrix, npy, &buf);
-  sample = buf ? gst_sample_new (buf, caps, NULL, NULL) : NULL;
-  gst_clear_buffer (&buf);
-  gst_caps_unref (caps);
+  sm_stats_get (&self->stats, &stats);
+  sample = sm_snapshot_sample (&self->snapshot, matrix, stats.last_pts);
   gst_object_unref (matrix);
   return sample;
 }
 
-/* ---- statistics ---------------------------------------------------------- */
-
-/* Running time of the update being handled: from its PTS when it has one,
- * else from the pipeline clock, else from the monotonic clock. */
-static GstClockTime
-current_running_time (GstSharedMatrixElement * self, GstBuffer * buf)
-{
-  GstClockTime t = GST_CLOCK_TIME_NONE;
-
-  if (buf && GST_BUFFER_PTS_IS_VALID (buf) &&
-      self->segment.format == GST_FORMAT_TIME)
-    t = gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME,
-        GST_BUFFER_PTS (buf));
-  if (!GST_CLOCK_TIME_IS_VALID (t))
-    t = gst_element_get_current_running_time (GST_ELEMENT (self));
-  if (!GST_CLOCK_TIME_IS_VALID (t))
-    t = (g_get_monotonic_time () - self->start_monotonic) * GST_USECOND;
-  return t;
-}
-
-/* TRUE once @interval has passed since *@start; the first call starts the
- * interval. The caller restarts it (sets *@start) when it acts. */
-static gboolean
-interval_elapsed (GstClockTime now, GstClockTime * start, guint64 interval)
-{
-  if (interval == 0)
-    return FALSE;
-  if (!GST_CLOCK_TIME_IS_VALID (*start) || now < *start) {
-    *start = now;
-    return FALSE;
-  }
-  return now - *start >= interval;
-}
-
-static void
-post_stats (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
-    GstClockTime now)
-{
-  GstStructure *s;
-  guint64 updates, rows, dropped;
-  gdouble rate = 0;
-
-  GST_OBJECT_LOCK (self);
-  updates = self->updates_applied;
-  rows = self->rows_applied;
-  dropped = self->rows_dropped;
-  GST_OBJECT_UNLOCK (self);
-
-  if (GST_CLOCK_TIME_IS_VALID (self->last_message_time) &&
-      now > self->last_message_time)
-    rate = (gdouble) (rows - self->rows_at_last_message) * GST_SECOND /
-        (now - self->last_message_time);
-  self->rows_at_last_message = rows;
-  self->last_message_time = now;
-
-  s = gst_structure_new ("sharedmatrix-stats",
-      "version", G_TYPE_UINT64, gst_shared_matrix_get_version (matrix),
-      "updates-applied", G_TYPE_UINT64, updates,
-      "rows-applied", G_TYPE_UINT64, rows,
-      "rows-dropped", G_TYPE_UINT64, dropped,
-      "rows-per-second", G_TYPE_DOUBLE, rate,
-      "backend", G_TYPE_STRING,
-      gst_shared_matrix_backend_to_string (gst_shared_matrix_get_backend
-          (matrix)), NULL);
-  gst_element_post_message (GST_ELEMENT (self),
-      gst_message_new_element (GST_OBJECT (self), s));
-}
-
 /* ---- checkpoints --------------------------------------------------------- */
 
-typedef struct
-{
-  gchar *path;
-  GBytes *contents;
-} CheckpointJob;
-
-/* Runs on the writer thread: the streaming thread only paid for the copy. */
+/* On the writer thread: a failed write keeps the previous checkpoint and
+ * streaming goes on (losing the stream over a full disk would lose more
+ * than a checkpoint). */
 static void
-write_checkpoint_job (gpointer data, gpointer user_data)
+checkpoint_written (const gchar * path, const GError * error,
+    gpointer user_data)
 {
   GstSharedMatrixElement *self = user_data;
-  CheckpointJob *job = data;
-  GError *err = NULL;
 
-  if (!gst_shared_matrix_write_checkpoint (job->path, job->contents, &err)) {
-    /* A failed write keeps the previous checkpoint and streaming goes on:
-     * losing the stream over a full disk would lose more than a checkpoint. */
-    GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-        ("Checkpoint not written, the previous one is kept: %s", err->message),
-        (NULL));
-    g_clear_error (&err);
-  } else {
-    GST_DEBUG_OBJECT (self, "checkpoint written to %s", job->path);
-  }
-  g_free (job->path);
-  g_bytes_unref (job->contents);
-  g_free (job);
+  if (error)
+    SM_ELEMENT_WARNING_FROM_GERROR (self, RESOURCE, WRITE, error,
+        "Checkpoint not written, the previous one is kept");
+  else
+    GST_DEBUG_OBJECT (self, "checkpoint written to %s", path);
 }
 
 /* Copies the matrix now (consistent with last-offset) and writes it on the
  * writer thread, or right here when @wait (EOS: the checkpoint must be on
  * disk before EOS goes on). A periodic checkpoint is skipped while another
  * is still queued, so slow disks cost checkpoints, not memory. A matrix
- * that cannot be read is an error (posted): nothing is written over the
- * previous checkpoint. */
+ * that cannot be read is an error: nothing is written over the previous
+ * checkpoint. */
 static GstFlowReturn
-checkpoint (GstSharedMatrixElement * self, GstSharedMatrix * matrix,
-    const gchar * path, gboolean wait)
+checkpoint (GstSharedMatrixElement * self, gboolean wait)
 {
-  CheckpointJob *job;
-  guint64 last_offset;
+  State *st = &self->state;
+  SmStatsValues stats;
   GError *err = NULL;
 
-  if (!wait && g_thread_pool_unprocessed (self->checkpoint_writer) > 0) {
+  if (!wait &&
+      gst_shared_matrix_checkpoint_writer_get_queued (st->checkpoint_writer)) {
     GST_INFO_OBJECT (self, "previous checkpoint still queued, skipping one");
     return GST_FLOW_OK;
   }
-  job = g_new0 (CheckpointJob, 1);
-  job->path = g_strdup (path);
-  GST_OBJECT_LOCK (self);
-  last_offset = self->have_last_offset ? self->last_offset :
-      GST_BUFFER_OFFSET_NONE;
-  GST_OBJECT_UNLOCK (self);
-  job->contents = gst_shared_matrix_get_checkpoint (matrix, last_offset, &err);
-  if (job->contents == NULL) {
-    GstFlowReturn ret = GST_FLOW_OK;
+  sm_stats_get (&self->stats, &stats);
+  if (!gst_shared_matrix_checkpoint_writer_save (st->checkpoint_writer,
+          st->matrix, st->settings.matrix.checkpoint_location,
+          stats.last_offset, wait, &err))
+    goto copy_failed;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+copy_failed:
+  {
+    GstFlowReturn ret = GST_FLOW_ERROR;
 
     if (err->code == GST_SHARED_MATRIX_ERROR_NO_MEMORY) {
-      GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
-          ("No memory for a checkpoint copy of the matrix; the previous "
-              "checkpoint is kept"), ("%s", err->message));
+      SM_ELEMENT_WARNING_FROM_GERROR (self, RESOURCE, NO_SPACE_LEFT, err,
+          "No memory for a checkpoint copy of the matrix; the previous "
+          "checkpoint is kept");
+      ret = GST_FLOW_OK;
     } else {
-      POST_DEVICE_ERROR (self, "Cannot take a checkpoint of the matrix, the "
-          "previous checkpoint is kept", err);
-      ret = GST_FLOW_ERROR;
+      SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, FAILED, err,
+          "Cannot take a checkpoint of the matrix, the previous checkpoint "
+          "is kept");
     }
     g_error_free (err);
-    g_free (job->path);
-    g_free (job);
     return ret;
   }
-  if (wait) {
-    /* drain the queue first so the files land in order */
-    g_thread_pool_free (self->checkpoint_writer, FALSE, TRUE);
-    self->checkpoint_writer = g_thread_pool_new (write_checkpoint_job, self, 1,
-        FALSE, NULL);
-    write_checkpoint_job (job, self);
-  } else {
-    g_thread_pool_push (self->checkpoint_writer, job, NULL);
-  }
-  return GST_FLOW_OK;
 }
 
 /* ---- the data path ------------------------------------------------------- */
+
+/* Running time of the update being handled: from its PTS when it has one,
+ * else from the pipeline clock, else from the monotonic clock. */
+static GstClockTime
+current_running_time (GstSharedMatrixElement * self, GstBuffer * buf)
+{
+  State *st = &self->state;
+  GstClockTime t = GST_CLOCK_TIME_NONE;
+
+  if (buf && GST_BUFFER_PTS_IS_VALID (buf) &&
+      st->segment.format == GST_FORMAT_TIME)
+    t = gst_segment_to_running_time (&st->segment, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (buf));
+  if (!GST_CLOCK_TIME_IS_VALID (t))
+    t = gst_element_get_current_running_time (GST_ELEMENT (self));
+  if (!GST_CLOCK_TIME_IS_VALID (t))
+    t = (g_get_monotonic_time () - st->start_monotonic) * GST_USECOND;
+  return t;
+}
+
+/* After an applied update: checkpoint, snapshot and stats message, each
+ * when it is due. */
+static GstFlowReturn
+after_update (GstSharedMatrixElement * self, GstBuffer * buf)
+{
+  State *st = &self->state;
+  const Settings *s = &st->settings;
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean snapshot_due = FALSE;
+  GstClockTime now;
+
+  if (s->matrix.checkpoint_location && s->checkpoint_every &&
+      ++st->updates_since_checkpoint >= s->checkpoint_every) {
+    st->updates_since_checkpoint = 0;
+    ret = checkpoint (self, FALSE);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+
+  /* the running time costs clock and lock round trips: only the interval
+   * snapshots and the stats messages need it (both fixed while streaming) */
+  now = GST_CLOCK_TIME_NONE;
+  if (s->snapshot_interval || s->post_messages) {
+    now = current_running_time (self, buf);
+    st->last_running_time = now;
+  }
+  if (s->snapshot_every && ++st->updates_since_snapshot >= s->snapshot_every)
+    snapshot_due = TRUE;
+  if (sm_interval_elapsed (now, &st->last_snapshot_time, s->snapshot_interval))
+    snapshot_due = TRUE;
+  if (snapshot_due) {
+    SmStatsValues stats;
+
+    sm_stats_get (&self->stats, &stats);
+    st->updates_since_snapshot = 0;
+    st->last_snapshot_time = now;
+    ret = sm_snapshot_push (&self->snapshot, st->matrix, stats.last_pts);
+  }
+  if (s->post_messages)
+    sm_stats_update_message (&self->stats, GST_ELEMENT (self), st->matrix, now,
+        s->message_interval);
+  return ret;
+}
 
 static GstFlowReturn
 gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     GstBuffer * buf)
 {
   GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
+  State *st = &self->state;
   GstSharedMatrixUpdateResult result;
-  GstSharedMatrix *matrix;
-  GstSharedMatrixOp op;
-  GstSharedMatrixInvalidIndexPolicy invalid_index;
-  GstSharedMatrixNonFinitePolicy non_finite;
-  guint snapshot_every;
-  guint64 snapshot_interval, message_interval;
-  gboolean post_messages, snapshot_due = FALSE;
   gconstpointer indices, deltas;
-  GstFlowReturn ret = GST_FLOW_OK;
+  GstFlowReturn ret;
   GError *err = NULL;
   GstMapInfo map;
-  GstClockTime now;
-  gchar *checkpoint_path;
-  guint checkpoint_every;
   gsize n;
 
-  if (!self->have_caps) {
+  if (!st->have_caps)
+    goto not_negotiated;
+
+  /* exactly once: a producer replaying after a crash resends what the
+   * restored checkpoint already holds */
+  if (st->skip_through != GST_BUFFER_OFFSET_NONE &&
+      GST_BUFFER_OFFSET_IS_VALID (buf) &&
+      GST_BUFFER_OFFSET (buf) <= st->skip_through)
+    goto skip;
+
+  /* the one setting that may change while streaming (like volume.c) */
+  GST_OBJECT_LOCK (self);
+  st->settings.op = self->settings.op;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
+    goto map_failed;
+  if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
+          st->info.dtype, map.data, map.size, &indices, &deltas, &n, &err))
+    goto malformed;
+  if (!gst_shared_matrix_update (st->matrix, st->settings.op, indices, n,
+          st->info.index_type, deltas, st->info.dtype,
+          st->settings.invalid_index, st->settings.non_finite, &result, &err))
+    goto rejected;
+  gst_buffer_unmap (buf, &map);
+
+  sm_stats_add_update (&self->stats, &result, buf);
+  ret = after_update (self, buf);
+  gst_buffer_unref (buf);
+  return ret;
+
+  /* ERRORS */
+not_negotiated:
+  {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Update buffer arrived before caps"), (NULL));
     gst_buffer_unref (buf);
     return GST_FLOW_NOT_NEGOTIATED;
   }
-
-  /* exactly once: a producer replaying after a crash resends what the
-   * restored checkpoint already holds */
-  if (self->skip_through != GST_BUFFER_OFFSET_NONE &&
-      GST_BUFFER_OFFSET_IS_VALID (buf) &&
-      GST_BUFFER_OFFSET (buf) <= self->skip_through) {
+skip:
+  {
     GST_LOG_OBJECT (self, "skipping update %" G_GUINT64_FORMAT ", already in "
         "the checkpoint", GST_BUFFER_OFFSET (buf));
-    GST_OBJECT_LOCK (self);
-    self->updates_skipped++;
-    GST_OBJECT_UNLOCK (self);
+    sm_stats_add_skipped (&self->stats);
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
   }
-
-  GST_OBJECT_LOCK (self);
-  matrix = gst_object_ref (self->matrix);
-  checkpoint_path = self->checkpoint_every ?
-      g_strdup (self->checkpoint_location) : NULL;
-  checkpoint_every = self->checkpoint_every;
-  op = self->op;
-  invalid_index = self->invalid_index;
-  non_finite = self->non_finite;
-  snapshot_every = self->snapshot_every;
-  snapshot_interval = self->snapshot_interval;
-  post_messages = self->post_messages;
-  message_interval = self->message_interval;
-  GST_OBJECT_UNLOCK (self);
-
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+map_failed:
+  {
     GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
         (NULL));
-    ret = GST_FLOW_ERROR;
-    goto done;
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
   }
-  if (!gst_shared_matrix_parse_update (matrix, self->index_type,
-          self->delta_dtype, map.data, map.size, &indices, &deltas, &n, &err)) {
-    GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("Malformed update buffer: %s",
-            err->message), ("buffer %" GST_PTR_FORMAT, buf));
-    ret = GST_FLOW_ERROR;
-    goto unmap;
+malformed:
+  {
+    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
+        "Malformed update buffer");
+    goto failed;
   }
-  if (!gst_shared_matrix_update (matrix, op, indices, n, self->index_type,
-          deltas, self->delta_dtype, invalid_index, non_finite, &result,
-          &err)) {
+rejected:
+  {
     if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
-      POST_DEVICE_ERROR (self, "Cannot apply an update", err);
+      SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, FAILED, err,
+          "Cannot apply an update");
     else
-      GST_ELEMENT_ERROR (self, STREAM, FAILED, ("Update rejected, matrix "
-              "unchanged: %s", err->message), ("buffer %" GST_PTR_FORMAT,
-              buf));
-    ret = GST_FLOW_ERROR;
-    goto unmap;
+      SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FAILED, err,
+          "Update rejected, matrix unchanged");
+    goto failed;
   }
-
-  GST_OBJECT_LOCK (self);
-  self->updates_applied++;
-  self->rows_applied += result.rows_applied;
-  self->rows_dropped +=
-      result.rows_dropped_invalid + result.rows_dropped_non_finite;
-  if (GST_BUFFER_OFFSET_IS_VALID (buf)) {
-    self->last_offset = GST_BUFFER_OFFSET (buf);
-    self->have_last_offset = TRUE;
+failed:
+  {
+    g_clear_error (&err);
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
   }
-  if (GST_BUFFER_PTS_IS_VALID (buf))
-    self->last_pts = GST_BUFFER_PTS (buf);
-  GST_OBJECT_UNLOCK (self);
-
-  if (checkpoint_path && ++self->updates_since_checkpoint >= checkpoint_every) {
-    self->updates_since_checkpoint = 0;
-    ret = checkpoint (self, matrix, checkpoint_path, FALSE);
-    if (ret != GST_FLOW_OK)
-      goto unmap;
-  }
-
-  /* the running time costs clock and lock round trips: only the interval
-   * snapshots and the stats messages need it (both fixed while streaming) */
-  now = GST_CLOCK_TIME_NONE;
-  if (snapshot_interval || post_messages) {
-    now = current_running_time (self, buf);
-    self->last_running_time = now;
-  }
-  if (snapshot_every && ++self->updates_since_snapshot >= snapshot_every)
-    snapshot_due = TRUE;
-  if (interval_elapsed (now, &self->last_snapshot_time, snapshot_interval))
-    snapshot_due = TRUE;
-  if (snapshot_due) {
-    self->updates_since_snapshot = 0;
-    self->last_snapshot_time = now;
-    ret = push_snapshot (self, matrix);
-  }
-  /* post_stats restarts the message interval. The update that starts the
-   * first interval belongs before it: rows-per-second counts what follows. */
-  if (post_messages && !GST_CLOCK_TIME_IS_VALID (self->last_message_time)) {
-    GST_OBJECT_LOCK (self);
-    self->rows_at_last_message = self->rows_applied;
-    GST_OBJECT_UNLOCK (self);
-  }
-  if (post_messages &&
-      interval_elapsed (now, &self->last_message_time, message_interval))
-    post_stats (self, matrix, now);
-
-unmap:
-  gst_buffer_unmap (buf, &map);
-done:
-  g_clear_error (&err);
-  g_free (checkpoint_path);
-  gst_buffer_unref (buf);
-  gst_object_unref (matrix);
-  return ret;
 }
 
-/* The fields of fixed application/x-matrix-update caps. */
-static gboolean
-parse_update_caps (GstCaps * caps, GstSharedMatrixDType * dtype,
-    GstSharedMatrixIndexType * index_type, gint * cols)
-{
-  GstStructure *s;
-
-  if (caps == NULL || !gst_caps_is_fixed (caps))
-    return FALSE;
-  s = gst_caps_get_structure (caps, 0);
-  return gst_shared_matrix_dtype_from_string (gst_structure_get_string (s,
-          "dtype"), dtype) &&
-      gst_shared_matrix_index_type_from_string (gst_structure_get_string (s,
-          "index-type"), index_type) &&
-      gst_structure_get_int (s, "cols", cols) && *cols >= 1;
-}
+/* ---- pads ---------------------------------------------------------------- */
 
 static gboolean
 set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
 {
-  GstSharedMatrix *matrix;
-  gint cols = 0;
-  gboolean ok;
+  State *st = &self->state;
+  guint cols;
 
-  if (!parse_update_caps (caps, &self->delta_dtype, &self->index_type,
-          &cols)) {
+  st->have_caps = FALSE;
+  if (!gst_shared_matrix_update_info_from_caps (&st->info, caps))
+    goto unusable;
+  if (st->matrix == NULL)
+    return FALSE;
+  cols = gst_shared_matrix_get_cols (st->matrix);
+  if (st->info.cols != cols)
+    goto wrong_cols;
+  if (!sm_snapshot_ensure_caps (&self->snapshot, st->matrix) &&
+      gst_pad_is_linked (self->srcpad))
+    return FALSE;
+  st->have_caps = TRUE;
+  return TRUE;
+
+  /* ERRORS */
+unusable:
+  {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Unusable update caps %" GST_PTR_FORMAT ": dtype must be one of "
             "float32, float64, float16, bfloat16, index-type int32 or int64, "
             "and cols a positive int", caps), (NULL));
     return FALSE;
   }
-
-  matrix = get_matrix (self);
-  if (matrix == NULL)
-    return FALSE;
-  ok = (guint) cols == gst_shared_matrix_get_cols (matrix);
-  if (!ok)
+wrong_cols:
+  {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Updates have cols=%d but the matrix has %u columns: every delta row "
-            "must be one matrix row long", cols,
-            gst_shared_matrix_get_cols (matrix)),
+        ("Updates have cols=%u but the matrix has %u columns: every delta row "
+            "must be one matrix row long", st->info.cols, cols),
         ("caps %" GST_PTR_FORMAT, caps));
-  else
-    ok = ensure_src_caps (self, matrix) || !gst_pad_is_linked (self->srcpad);
-  gst_object_unref (matrix);
-  self->have_caps = ok;
-  return ok;
+    return FALSE;
+  }
+}
+
+/* At EOS: the final checkpoint, snapshot and message, then EOS goes on. */
+static void
+handle_eos (GstSharedMatrixElement * self, GstEvent * event)
+{
+  State *st = &self->state;
+  const Settings *s = &st->settings;
+
+  if (s->matrix.checkpoint_location)
+    checkpoint (self, TRUE);
+  if (s->snapshot_on_eos) {
+    SmStatsValues stats;
+
+    sm_stats_get (&self->stats, &stats);
+    sm_snapshot_push (&self->snapshot, st->matrix, stats.last_pts);
+  }
+  /* the final message measures on the same time line as the others */
+  if (s->post_messages)
+    sm_stats_post_message (&self->stats, GST_ELEMENT (self), st->matrix,
+        GST_CLOCK_TIME_IS_VALID (st->last_running_time) ?
+        st->last_running_time : current_running_time (self, NULL));
+  /* Unlinked, the element is the end of its branch (see change_state): it
+   * reports EOS to the bin itself. */
+  if (!gst_pad_is_linked (self->srcpad)) {
+    GstMessage *msg = gst_message_new_eos (GST_OBJECT (self));
+
+    gst_message_set_seqnum (msg, gst_event_get_seqnum (event));
+    gst_element_post_message (GST_ELEMENT (self), msg);
+  }
 }
 
 static gboolean
@@ -1053,6 +561,7 @@ gst_shared_matrix_element_sink_event (GstPad * pad, GstObject * parent,
     GstEvent * event)
 {
   GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
+  State *st = &self->state;
 
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_CAPS:{
@@ -1065,50 +574,19 @@ gst_shared_matrix_element_sink_event (GstPad * pad, GstObject * parent,
       gst_event_unref (event);
       return ok;
     }
-    case GST_EVENT_SEGMENT:{
-      GstSharedMatrix *matrix = get_matrix (self);
-
-      gst_event_copy_segment (event, &self->segment);
+    case GST_EVENT_SEGMENT:
+      gst_event_copy_segment (event, &st->segment);
       /* caps go out before the segment on the src pad */
-      if (matrix && gst_pad_is_linked (self->srcpad))
-        ensure_src_caps (self, matrix);
-      gst_clear_object (&matrix);
+      if (st->matrix && gst_pad_is_linked (self->srcpad))
+        sm_snapshot_ensure_caps (&self->snapshot, st->matrix);
       break;
-    }
     case GST_EVENT_FLUSH_STOP:
-      gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      gst_segment_init (&st->segment, GST_FORMAT_TIME);
       break;
-    case GST_EVENT_EOS:{
-      GstSharedMatrix *matrix = get_matrix (self);
-      gboolean snapshot_on_eos, post_messages;
-      gchar *checkpoint_path;
-
-      GST_OBJECT_LOCK (self);
-      snapshot_on_eos = self->snapshot_on_eos;
-      post_messages = self->post_messages;
-      checkpoint_path = g_strdup (self->checkpoint_location);
-      GST_OBJECT_UNLOCK (self);
-      if (matrix && checkpoint_path)
-        checkpoint (self, matrix, checkpoint_path, TRUE);
-      g_free (checkpoint_path);
-      if (matrix && snapshot_on_eos)
-        push_snapshot (self, matrix);
-      /* the final message measures on the same time line as the others */
-      if (matrix && post_messages)
-        post_stats (self, matrix,
-            GST_CLOCK_TIME_IS_VALID (self->last_running_time) ?
-            self->last_running_time : current_running_time (self, NULL));
-      gst_clear_object (&matrix);
-      /* Unlinked, the element is the end of its branch (see change_state):
-       * it reports EOS to the bin itself. */
-      if (!gst_pad_is_linked (self->srcpad)) {
-        GstMessage *msg = gst_message_new_eos (GST_OBJECT (self));
-
-        gst_message_set_seqnum (msg, gst_event_get_seqnum (event));
-        gst_element_post_message (GST_ELEMENT (self), msg);
-      }
+    case GST_EVENT_EOS:
+      if (st->matrix)
+        handle_eos (self, event);
       break;
-    }
     default:
       break;
   }
@@ -1124,82 +602,15 @@ sink_caps (GstSharedMatrixElement * self, GstCaps * filter)
   guint cols;
 
   GST_OBJECT_LOCK (self);
-  cols = self->matrix ? gst_shared_matrix_get_cols (self->matrix) : self->cols;
+  cols = self->matrix ? gst_shared_matrix_get_cols (self->matrix) :
+      self->settings.matrix.cols;
   GST_OBJECT_UNLOCK (self);
   if (cols) {
     caps = gst_caps_make_writable (caps);
     gst_caps_set_simple (caps, "cols", G_TYPE_INT, (gint) cols, NULL);
   }
-  if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
-
-    gst_caps_unref (caps);
-    caps = tmp;
-  }
+  caps = sm_caps_filter (caps, filter);
   return caps;
-}
-
-/* Bytes of one update record (index + delta row) for fixed update caps,
- * 0 when the caps do not say. */
-static gsize
-caps_record_size (GstCaps * caps)
-{
-  GstSharedMatrixDType dtype;
-  GstSharedMatrixIndexType index_type;
-  gint cols = 0;
-
-  if (!parse_update_caps (caps, &dtype, &index_type, &cols))
-    return 0;
-  return gst_shared_matrix_index_type_size (index_type) +
-      (gsize) cols * gst_shared_matrix_dtype_size (dtype);
-}
-
-/* When the matrix's backend has a staging allocator (pinned host memory on
- * the CUDA backend), offers it upstream, with a pool of its memory sized
- * for POOL_RECORDS records of the caps (producers whose updates have
- * another size configure the pool for theirs, or allocate from the
- * allocator). Update data in that memory is copied to the GPU without
- * staging. Returns FALSE when there is nothing to offer (CPU backend). */
-static gboolean
-propose_allocation (GstSharedMatrixElement * self, GstQuery * query)
-{
-  GstSharedMatrix *matrix = get_matrix (self);
-  GstAllocator *allocator;
-  GstAllocationParams params;
-  GstCaps *caps = NULL;
-  gboolean need_pool = FALSE;
-  gsize size;
-
-  if (matrix == NULL)
-    return FALSE;
-  allocator = gst_shared_matrix_get_staging_allocator (matrix);
-  gst_object_unref (matrix);
-  if (allocator == NULL)
-    return FALSE;
-
-  gst_allocation_params_init (&params);
-  gst_query_add_allocation_param (query, allocator, &params);
-  gst_query_parse_allocation (query, &caps, &need_pool);
-  size = caps_record_size (caps) * POOL_RECORDS;
-  if (size > 0 && size <= G_MAXUINT) {
-    GstBufferPool *pool = gst_buffer_pool_new ();
-    GstStructure *config = gst_buffer_pool_get_config (pool);
-
-    gst_buffer_pool_config_set_params (config, caps, (guint) size,
-        POOL_MIN_BUFFERS, 0);
-    gst_buffer_pool_config_set_allocator (config, allocator, &params);
-    if (gst_buffer_pool_set_config (pool, config))
-      gst_query_add_allocation_pool (query, pool, (guint) size,
-          POOL_MIN_BUFFERS, 0);
-    else
-      GST_WARNING_OBJECT (self, "pinned buffer pool rejected its config");
-    gst_object_unref (pool);
-  }
-  GST_DEBUG_OBJECT (self, "offered the %s allocator%s", allocator->mem_type,
-      size > 0 ? " and a pool of its memory" : "");
-  gst_object_unref (allocator);
-  return TRUE;
 }
 
 static gboolean
@@ -1230,10 +641,16 @@ gst_shared_matrix_element_sink_query (GstPad * pad, GstObject * parent,
       gst_caps_unref (tmpl);
       return TRUE;
     }
-    case GST_QUERY_ALLOCATION:
-      if (propose_allocation (self, query))
+    case GST_QUERY_ALLOCATION:{
+      GstSharedMatrix *matrix = get_matrix (self);
+      gboolean offered;
+
+      offered = sm_propose_allocation (GST_ELEMENT (self), matrix, query);
+      gst_clear_object (&matrix);
+      if (offered)
         return TRUE;
       return gst_pad_query_default (pad, parent, query);
+    }
     default:
       return gst_pad_query_default (pad, parent, query);
   }
@@ -1251,16 +668,8 @@ gst_shared_matrix_element_src_query (GstPad * pad, GstObject * parent,
       GstCaps *filter, *caps;
 
       gst_query_parse_caps (query, &filter);
-      caps = matrix ? possible_src_caps (matrix) :
-          gst_pad_get_pad_template_caps (pad);
+      caps = sm_snapshot_query_caps (&self->snapshot, matrix, filter);
       gst_clear_object (&matrix);
-      if (filter) {
-        GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-            GST_CAPS_INTERSECT_FIRST);
-
-        gst_caps_unref (caps);
-        caps = tmp;
-      }
       gst_query_set_caps_result (query, caps);
       gst_caps_unref (caps);
       return TRUE;
@@ -1272,24 +681,50 @@ gst_shared_matrix_element_src_query (GstPad * pad, GstObject * parent,
 
 /* ---- state --------------------------------------------------------------- */
 
+/* READY -> PAUSED: the settings copied once, the streaming state fresh. */
 static void
-reset_streaming_state (GstSharedMatrixElement * self)
+start (GstSharedMatrixElement * self)
 {
-  self->have_caps = FALSE;
-  self->src_negotiated = FALSE;
-  gst_clear_caps (&self->refused_by);
-  gst_segment_init (&self->segment, GST_FORMAT_TIME);
-  self->updates_since_snapshot = 0;
-  self->last_snapshot_time = GST_CLOCK_TIME_NONE;
-  self->last_message_time = GST_CLOCK_TIME_NONE;
-  self->last_running_time = GST_CLOCK_TIME_NONE;
-  self->rows_at_last_message = 0;
-  self->start_monotonic = g_get_monotonic_time ();
-  self->skip_through = GST_BUFFER_OFFSET_NONE;
-  self->updates_since_checkpoint = 0;
+  State *st = &self->state;
+  SmStatsValues stats;
+
   GST_OBJECT_LOCK (self);
-  self->last_pts = GST_CLOCK_TIME_NONE;
+  settings_copy (&st->settings, &self->settings);
+  st->matrix = gst_object_ref (self->matrix);
   GST_OBJECT_UNLOCK (self);
+
+  st->have_caps = FALSE;
+  gst_shared_matrix_update_info_init (&st->info);
+  gst_segment_init (&st->segment, GST_FORMAT_TIME);
+  st->updates_since_snapshot = 0;
+  st->last_snapshot_time = GST_CLOCK_TIME_NONE;
+  st->last_running_time = GST_CLOCK_TIME_NONE;
+  st->start_monotonic = g_get_monotonic_time ();
+  st->updates_since_checkpoint = 0;
+  /* what the matrix holds already, restored or from an earlier run */
+  sm_stats_start (&self->stats);
+  sm_stats_get (&self->stats, &stats);
+  st->skip_through = st->settings.matrix.checkpoint_location ?
+      stats.last_offset : GST_BUFFER_OFFSET_NONE;
+  st->checkpoint_writer =
+      gst_shared_matrix_checkpoint_writer_new (checkpoint_written, self, NULL);
+  sm_snapshot_reset (&self->snapshot);
+}
+
+/* PAUSED -> READY (and finalize): finishes the checkpoint in flight. */
+static void
+stop (GstSharedMatrixElement * self)
+{
+  State *st = &self->state;
+
+  g_clear_pointer (&st->checkpoint_writer,
+      gst_shared_matrix_checkpoint_writer_free);
+  gst_clear_object (&st->matrix);
+  settings_clear (&st->settings);
+  st->have_caps = FALSE;
+  sm_stats_start (&self->stats);
+  sm_snapshot_reset (&self->snapshot);
+  sm_snapshot_release_pool (&self->snapshot);
 }
 
 static GstStateChangeReturn
@@ -1309,15 +744,7 @@ gst_shared_matrix_element_change_state (GstElement * element,
         GST_OBJECT_FLAG_UNSET (self, GST_ELEMENT_FLAG_SINK);
       else
         GST_OBJECT_FLAG_SET (self, GST_ELEMENT_FLAG_SINK);
-      reset_streaming_state (self);
-      GST_OBJECT_LOCK (self);
-      self->rows_at_last_message = self->rows_applied;
-      /* what the matrix holds already, restored or from an earlier run */
-      if (self->checkpoint_location && self->have_last_offset)
-        self->skip_through = self->last_offset;
-      GST_OBJECT_UNLOCK (self);
-      self->checkpoint_writer = g_thread_pool_new (write_checkpoint_job, self,
-          1, FALSE, NULL);
+      start (self);
       break;
     default:
       break;
@@ -1327,11 +754,7 @@ gst_shared_matrix_element_change_state (GstElement * element,
 
   switch (transition) {
     case GST_STATE_CHANGE_PAUSED_TO_READY:
-      reset_streaming_state (self);
-      release_snapshot_pool (self);
-      /* finish the checkpoint in flight */
-      g_thread_pool_free (self->checkpoint_writer, FALSE, TRUE);
-      self->checkpoint_writer = NULL;
+      stop (self);
       break;
     default:
       break;
@@ -1381,66 +804,66 @@ gst_shared_matrix_element_set_property (GObject * object, guint prop_id,
       self->matrix_from_app = self->matrix != NULL;
       break;
     case PROP_MATRIX_NAME:
-      g_free (self->matrix_name);
-      self->matrix_name = g_value_dup_string (value);
+      g_free (self->settings.matrix.name);
+      self->settings.matrix.name = g_value_dup_string (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_ROWS:
-      self->rows = g_value_get_uint64 (value);
+      self->settings.matrix.rows = g_value_get_uint64 (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_COLS:
-      self->cols = g_value_get_uint (value);
+      self->settings.matrix.cols = g_value_get_uint (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_DTYPE:
-      self->dtype = g_value_get_enum (value);
+      self->settings.matrix.dtype = g_value_get_enum (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_BACKEND:
-      self->backend = g_value_get_enum (value);
+      self->settings.matrix.backend = g_value_get_enum (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_DEVICE_ID:
-      self->device_id = g_value_get_int (value);
+      self->settings.matrix.device_id = g_value_get_int (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_LOCATION:
-      g_free (self->location);
-      self->location = g_value_dup_string (value);
+      g_free (self->settings.matrix.location);
+      self->settings.matrix.location = g_value_dup_string (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_OP:
-      self->op = g_value_get_enum (value);
+      self->settings.op = g_value_get_enum (value);
       break;
     case PROP_INVALID_INDEX:
-      self->invalid_index = g_value_get_enum (value);
+      self->settings.invalid_index = g_value_get_enum (value);
       break;
     case PROP_NON_FINITE:
-      self->non_finite = g_value_get_enum (value);
+      self->settings.non_finite = g_value_get_enum (value);
       break;
     case PROP_SNAPSHOT_EVERY:
-      self->snapshot_every = g_value_get_uint (value);
+      self->settings.snapshot_every = g_value_get_uint (value);
       break;
     case PROP_SNAPSHOT_INTERVAL:
-      self->snapshot_interval = g_value_get_uint64 (value);
+      self->settings.snapshot_interval = g_value_get_uint64 (value);
       break;
     case PROP_SNAPSHOT_ON_EOS:
-      self->snapshot_on_eos = g_value_get_boolean (value);
+      self->settings.snapshot_on_eos = g_value_get_boolean (value);
       break;
     case PROP_POST_MESSAGES:
-      self->post_messages = g_value_get_boolean (value);
+      self->settings.post_messages = g_value_get_boolean (value);
       break;
     case PROP_MESSAGE_INTERVAL:
-      self->message_interval = g_value_get_uint64 (value);
+      self->settings.message_interval = g_value_get_uint64 (value);
       break;
     case PROP_CHECKPOINT_LOCATION:
-      g_free (self->checkpoint_location);
-      self->checkpoint_location = g_value_dup_string (value);
+      g_free (self->settings.matrix.checkpoint_location);
+      self->settings.matrix.checkpoint_location = g_value_dup_string (value);
       forget_own_matrix_locked (self);
       break;
     case PROP_CHECKPOINT_EVERY:
-      self->checkpoint_every = g_value_get_uint (value);
+      self->settings.checkpoint_every = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1454,62 +877,64 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
     GValue * value, GParamSpec * pspec)
 {
   GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (object);
+  SmStatsValues stats;
 
+  sm_stats_get (&self->stats, &stats);
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
     case PROP_MATRIX:
       g_value_set_object (value, self->matrix);
       break;
     case PROP_MATRIX_NAME:
-      g_value_set_string (value, self->matrix_name);
+      g_value_set_string (value, self->settings.matrix.name);
       break;
     case PROP_ROWS:
-      g_value_set_uint64 (value, self->rows);
+      g_value_set_uint64 (value, self->settings.matrix.rows);
       break;
     case PROP_COLS:
-      g_value_set_uint (value, self->cols);
+      g_value_set_uint (value, self->settings.matrix.cols);
       break;
     case PROP_DTYPE:
-      g_value_set_enum (value, self->dtype);
+      g_value_set_enum (value, self->settings.matrix.dtype);
       break;
     case PROP_BACKEND:
-      g_value_set_enum (value, self->backend);
+      g_value_set_enum (value, self->settings.matrix.backend);
       break;
     case PROP_DEVICE_ID:
-      g_value_set_int (value, self->device_id);
+      g_value_set_int (value, self->settings.matrix.device_id);
       break;
     case PROP_LOCATION:
-      g_value_set_string (value, self->location);
+      g_value_set_string (value, self->settings.matrix.location);
       break;
     case PROP_OP:
-      g_value_set_enum (value, self->op);
+      g_value_set_enum (value, self->settings.op);
       break;
     case PROP_INVALID_INDEX:
-      g_value_set_enum (value, self->invalid_index);
+      g_value_set_enum (value, self->settings.invalid_index);
       break;
     case PROP_NON_FINITE:
-      g_value_set_enum (value, self->non_finite);
+      g_value_set_enum (value, self->settings.non_finite);
       break;
     case PROP_SNAPSHOT_EVERY:
-      g_value_set_uint (value, self->snapshot_every);
+      g_value_set_uint (value, self->settings.snapshot_every);
       break;
     case PROP_SNAPSHOT_INTERVAL:
-      g_value_set_uint64 (value, self->snapshot_interval);
+      g_value_set_uint64 (value, self->settings.snapshot_interval);
       break;
     case PROP_SNAPSHOT_ON_EOS:
-      g_value_set_boolean (value, self->snapshot_on_eos);
+      g_value_set_boolean (value, self->settings.snapshot_on_eos);
       break;
     case PROP_POST_MESSAGES:
-      g_value_set_boolean (value, self->post_messages);
+      g_value_set_boolean (value, self->settings.post_messages);
       break;
     case PROP_MESSAGE_INTERVAL:
-      g_value_set_uint64 (value, self->message_interval);
+      g_value_set_uint64 (value, self->settings.message_interval);
       break;
     case PROP_CHECKPOINT_LOCATION:
-      g_value_set_string (value, self->checkpoint_location);
+      g_value_set_string (value, self->settings.matrix.checkpoint_location);
       break;
     case PROP_CHECKPOINT_EVERY:
-      g_value_set_uint (value, self->checkpoint_every);
+      g_value_set_uint (value, self->settings.checkpoint_every);
       break;
     case PROP_ACTIVE_BACKEND:
       g_value_set_enum (value, self->matrix ?
@@ -1521,19 +946,20 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
           gst_shared_matrix_get_version (self->matrix) : 0);
       break;
     case PROP_UPDATES_APPLIED:
-      g_value_set_uint64 (value, self->updates_applied);
+      g_value_set_uint64 (value, stats.updates_applied);
       break;
     case PROP_ROWS_APPLIED:
-      g_value_set_uint64 (value, self->rows_applied);
+      g_value_set_uint64 (value, stats.rows_applied);
       break;
     case PROP_ROWS_DROPPED:
-      g_value_set_uint64 (value, self->rows_dropped);
+      g_value_set_uint64 (value, stats.rows_dropped);
       break;
     case PROP_LAST_OFFSET:
-      g_value_set_uint64 (value, self->last_offset);
+      g_value_set_uint64 (value,
+          stats.last_offset == GST_BUFFER_OFFSET_NONE ? 0 : stats.last_offset);
       break;
     case PROP_UPDATES_SKIPPED:
-      g_value_set_uint64 (value, self->updates_skipped);
+      g_value_set_uint64 (value, stats.updates_skipped);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1547,11 +973,11 @@ gst_shared_matrix_element_finalize (GObject * object)
 {
   GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (object);
 
-  release_snapshot_pool (self);
+  stop (self);
+  sm_snapshot_clear (&self->snapshot);
+  sm_stats_clear (&self->stats);
   gst_clear_object (&self->matrix);
-  g_free (self->matrix_name);
-  g_free (self->location);
-  g_free (self->checkpoint_location);
+  settings_clear (&self->settings);
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
@@ -1735,17 +1161,17 @@ gst_shared_matrix_element_init (GstSharedMatrixElement * self)
   gst_pad_use_fixed_caps (self->srcpad);
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
 
-  self->dtype = DEFAULT_PROP_DTYPE;
-  self->backend = DEFAULT_PROP_BACKEND;
-  self->device_id = DEFAULT_PROP_DEVICE_ID;
-  self->op = DEFAULT_PROP_OP;
-  self->invalid_index = DEFAULT_PROP_INVALID_INDEX;
-  self->non_finite = DEFAULT_PROP_NON_FINITE;
-  self->snapshot_every = DEFAULT_PROP_SNAPSHOT_EVERY;
-  self->snapshot_interval = DEFAULT_PROP_SNAPSHOT_INTERVAL;
-  self->snapshot_on_eos = DEFAULT_PROP_SNAPSHOT_ON_EOS;
-  self->post_messages = DEFAULT_PROP_POST_MESSAGES;
-  self->message_interval = DEFAULT_PROP_MESSAGE_INTERVAL;
-  self->last_pts = GST_CLOCK_TIME_NONE;
-  reset_streaming_state (self);
+  self->settings.matrix.dtype = DEFAULT_PROP_DTYPE;
+  self->settings.matrix.backend = DEFAULT_PROP_BACKEND;
+  self->settings.matrix.device_id = DEFAULT_PROP_DEVICE_ID;
+  self->settings.op = DEFAULT_PROP_OP;
+  self->settings.invalid_index = DEFAULT_PROP_INVALID_INDEX;
+  self->settings.non_finite = DEFAULT_PROP_NON_FINITE;
+  self->settings.snapshot_every = DEFAULT_PROP_SNAPSHOT_EVERY;
+  self->settings.snapshot_interval = DEFAULT_PROP_SNAPSHOT_INTERVAL;
+  self->settings.snapshot_on_eos = DEFAULT_PROP_SNAPSHOT_ON_EOS;
+  self->settings.post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->settings.message_interval = DEFAULT_PROP_MESSAGE_INTERVAL;
+  sm_stats_init (&self->stats);
+  sm_snapshot_init (&self->snapshot, GST_ELEMENT (self), self->srcpad);
 }

@@ -84,6 +84,8 @@
 
 #include "gstupdatetestsrc.h"
 #include "gstsharedmatrixtypes.h"
+#include "gstsharedmatrixinfo.h"
+#include "sharedmatrix-util.h"
 #include "sharedmatrix-ops.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_update_test_src_debug);
@@ -175,10 +177,7 @@ struct _GstUpdateTestSrc
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS ("application/x-matrix-update, "
-        "dtype = (string) { float32, float64, float16, bfloat16 }, "
-        "index-type = (string) { int32, int64 }, "
-        "cols = (int) [ 1, MAX ]"));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
 
 GType
 gst_update_test_src_distribution_get_type (void)
@@ -757,16 +756,6 @@ gst_update_test_src_get_property (GObject * object, guint prop_id,
   GST_OBJECT_UNLOCK (self);
 }
 
-static GstCaps *
-make_caps (const Settings * s)
-{
-  return gst_caps_new_simple ("application/x-matrix-update",
-      "dtype", G_TYPE_STRING, gst_shared_matrix_dtype_to_string (s->dtype),
-      "index-type", G_TYPE_STRING,
-      gst_shared_matrix_index_type_to_string (s->index_type),
-      "cols", G_TYPE_INT, (gint) s->cols, NULL);
-}
-
 /* Once started, answer caps queries with our fixed caps. Before that,
  * the template: gst-launch's link-time check then lets a pipeline with a
  * mismatched cols through to negotiate (), which says what is wrong,
@@ -785,13 +774,7 @@ gst_update_test_src_get_caps (GstBaseSrc * bsrc, GstCaps * filter)
   if (caps == NULL)
     return GST_BASE_SRC_CLASS (parent_class)->get_caps (bsrc, filter);
 
-  if (filter) {
-    GstCaps *tmp = gst_caps_intersect_full (filter, caps,
-        GST_CAPS_INTERSECT_FIRST);
-
-    gst_caps_unref (caps);
-    caps = tmp;
-  }
+  caps = sm_caps_filter (caps, filter);
   return caps;
 }
 
@@ -875,8 +858,8 @@ gst_update_test_src_start (GstBaseSrc * bsrc)
   GstUpdateTestSrc *self = GST_UPDATE_TEST_SRC (bsrc);
   State *st = &self->state;
   const Settings *s = &st->settings;
-  guint64 max_rows, value_bytes, record_bytes, buffer_bytes;
-  guint isize, dsize;
+  GstSharedMatrixUpdateInfo info;
+  guint64 max_rows, buffer_bytes;
   GstCaps *caps;
 
   GST_OBJECT_LOCK (self);
@@ -888,11 +871,10 @@ gst_update_test_src_start (GstBaseSrc * bsrc)
   if (s->rows > max_rows)
     goto too_many_rows;
 
-  isize = gst_shared_matrix_index_type_size (s->index_type);
-  dsize = gst_shared_matrix_dtype_size (s->dtype);
-  if (!g_uint64_checked_mul (&value_bytes, s->cols, dsize)
-      || !g_uint64_checked_add (&record_bytes, value_bytes, isize)
-      || !g_uint64_checked_mul (&buffer_bytes, record_bytes, s->batch)
+  gst_shared_matrix_update_info_set_format (&info, s->dtype, s->index_type,
+      s->cols);
+  if (!g_uint64_checked_mul (&buffer_bytes,
+          gst_shared_matrix_update_info_record_size (&info), s->batch)
       || buffer_bytes > G_MAXSIZE)
     goto too_large;
 
@@ -901,7 +883,7 @@ gst_update_test_src_start (GstBaseSrc * bsrc)
   rng_seed (&st->rng, s->seed);
   if (s->distribution == GST_UPDATE_TEST_SRC_DISTRIBUTION_ZIPF)
     zipf_init (&st->zipf, s->rows, s->zipf_exponent);
-  caps = make_caps (s);
+  caps = gst_shared_matrix_update_info_to_caps (&info);
   /* get_caps () reads it from any thread */
   GST_OBJECT_LOCK (self);
   gst_caps_replace (&st->caps, caps);

@@ -5,6 +5,7 @@
 
 #include <gst/gst.h>
 #include "gstsharedmatrixtypes.h"
+#include "gstsharedmatrixinfo.h"
 
 G_BEGIN_DECLS
 
