@@ -83,6 +83,7 @@
 #include <string.h>
 
 #include "gstupdatetestsrc.h"
+#include "gstsharedmatrix-elements-enumtypes.h"
 #include "gstsharedmatrixtypes.h"
 #include "sharedmatrix-ops.h"
 
@@ -179,26 +180,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
         "dtype = (string) { float32, float64, float16, bfloat16 }, "
         "index-type = (string) { int32, int64 }, "
         "cols = (int) [ 1, MAX ]"));
-
-GType
-gst_update_test_src_distribution_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_UPDATE_TEST_SRC_DISTRIBUTION_UNIFORM, "Every row equally likely",
-        "uniform"},
-    {GST_UPDATE_TEST_SRC_DISTRIBUTION_ZIPF,
-          "Row r with probability proportional to (r + 1)^-zipf-exponent",
-        "zipf"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstUpdateTestSrcDistribution", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 #define gst_update_test_src_parent_class parent_class
 G_DEFINE_TYPE (GstUpdateTestSrc, gst_update_test_src, GST_TYPE_PUSH_SRC);

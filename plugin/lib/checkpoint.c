@@ -34,7 +34,7 @@ sm_checkpoint_read_trailer (const gchar * path, gsize data_end,
   gboolean ok = FALSE;
   int fd;
 
-  fd = sm_file_open_regular (path, "checkpoint", NULL, error);
+  fd = sm_file_open_regular (path, "checkpoint file", NULL, error);
   if (fd < 0)
     return FALSE;
   file = g_mapped_file_new_from_fd (fd, FALSE, error);

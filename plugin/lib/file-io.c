@@ -62,8 +62,8 @@ sm_file_open_regular (const gchar * path, const gchar * what,
   if (!S_ISREG (st->st_mode)) {
     /* pipes and devices cannot be mapped and have no reliable size */
     g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot read the %s: %s; only a regular file can be read",
-        path, what, describe_mode (st->st_mode));
+        "%s: cannot read the %s: %s; only a regular %s can be read",
+        path, what, describe_mode (st->st_mode), what);
     goto failed;
   }
 

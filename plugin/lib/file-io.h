@@ -19,7 +19,7 @@ G_BEGIN_DECLS
  * forever, before any check could run. FIFOs, directories, devices and
  * sockets are refused with GST_SHARED_MATRIX_ERROR_FILE and a message
  * naming the path, what it is and that a regular file is needed; @what
- * says which file it was meant to be (".npy file", "checkpoint"). Returns
+ * says which file it was meant to be (".npy file", "checkpoint file"). Returns
  * -1 with @error on failure. */
 int sm_file_open_regular (const gchar * path, const gchar * what,
     struct stat * st, GError ** error);

@@ -16,6 +16,7 @@
 #include <glib/gstdio.h>
 
 #include "file-io.h"
+#include "gstsharedmatrix.h"
 #include "npy.h"
 
 /* overridable to check the skip path: -DPYTHON='"/nonexistent"' */
@@ -1398,6 +1399,66 @@ GST_START_TEST (test_numpy_loads_ours)
 
 GST_END_TEST;
 
+/* A FIFO where a .npy file or a checkpoint is expected: a plain open ()
+ * would wait for a writer forever. Every reader refuses it at once, saying
+ * what the path is and what is allowed; the atomic writer replaces it. */
+GST_START_TEST (test_fifo_is_refused)
+{
+  gchar *dir = make_tmpdir ();
+  gchar *fifo = g_build_filename (dir, "matrix.npy", NULL);
+  SmNpyInfo info;
+  GError *err = NULL;
+  GstSharedMatrix *m;
+  gint64 t0;
+  gchar *contents = NULL;
+  gsize length;
+
+  fail_unless (mkfifo (fifo, 0600) == 0, "mkfifo: %s", g_strerror (errno));
+
+  t0 = g_get_monotonic_time ();
+  fail_unless (sm_npy_load (fifo, &info, &err) == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, fifo) != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "regular .npy file") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+
+  m = gst_shared_matrix_new_from_npy (fifo, GST_SHARED_MATRIX_BACKEND_CPU,
+      &err);
+  fail_unless (m == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  g_clear_error (&err);
+
+  m = gst_shared_matrix_new_from_checkpoint (fifo,
+      GST_SHARED_MATRIX_BACKEND_CPU, -1, NULL, &err);
+  fail_unless (m == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  /* generous: each refusal takes microseconds; a blocking open never ends */
+  fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
+
+  /* writing: the new file is renamed over the FIFO, which never blocks */
+  fail_unless (sm_write_file_atomic (fifo, (const guint8 *) "abc", 3, &err),
+      "%s", err ? err->message : "");
+  fail_unless (g_file_test (fifo, G_FILE_TEST_IS_REGULAR));
+  fail_unless (g_file_get_contents (fifo, &contents, &length, NULL));
+  fail_unless_equals_int (length, 3);
+  fail_unless (memcmp (contents, "abc", 3) == 0);
+  g_free (contents);
+
+  remove_tree (dir);
+  g_free (fifo);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 npy_suite (void)
 {
@@ -1420,6 +1481,7 @@ npy_suite (void)
   tcase_add_test (tc, test_load_errors);
   tcase_add_test (tc, test_load_numpy_files);
   tcase_add_test (tc, test_numpy_loads_ours);
+  tcase_add_test (tc, test_fifo_is_refused);
 
   return s;
 }
