@@ -82,6 +82,7 @@
 #include <gst/video/video.h>
 
 #include "gstmatrixheatmap.h"
+#include "gstsharedmatrix-elements-enumtypes.h"
 #include "gstsharedmatrixtypes.h"
 #include "gstsharedmatrixinfo.h"
 #include "sharedmatrix-ops.h"
@@ -223,24 +224,6 @@ static const guint8 viridis[256][3] = {
   {0xec, 0xe5, 0x1b}, {0xef, 0xe5, 0x1c}, {0xf1, 0xe5, 0x1d}, {0xf4, 0xe6, 0x1e},
   {0xf6, 0xe6, 0x20}, {0xf8, 0xe6, 0x21}, {0xfb, 0xe7, 0x23}, {0xfd, 0xe7, 0x25},
 };
-
-GType
-gst_matrix_heatmap_range_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_MATRIX_HEATMAP_RANGE_AUTO,
-        "Per frame, the smallest to the largest finite matrix value", "auto"},
-    {GST_MATRIX_HEATMAP_RANGE_FIXED, "The min and max properties", "fixed"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstMatrixHeatmapRange", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 #define gst_matrix_heatmap_parent_class parent_class
 G_DEFINE_TYPE (GstMatrixHeatmap, gst_matrix_heatmap, GST_TYPE_BASE_TRANSFORM);

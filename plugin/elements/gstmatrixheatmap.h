@@ -23,9 +23,6 @@ typedef enum
   GST_MATRIX_HEATMAP_RANGE_FIXED = 1,
 } GstMatrixHeatmapRange;
 
-#define GST_TYPE_MATRIX_HEATMAP_RANGE (gst_matrix_heatmap_range_get_type ())
-GType gst_matrix_heatmap_range_get_type (void);
-
 #define GST_TYPE_MATRIX_HEATMAP (gst_matrix_heatmap_get_type ())
 G_DECLARE_FINAL_TYPE (GstMatrixHeatmap, gst_matrix_heatmap, GST,
     MATRIX_HEATMAP, GstBaseTransform)

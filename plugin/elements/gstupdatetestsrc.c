@@ -83,6 +83,7 @@
 #include <string.h>
 
 #include "gstupdatetestsrc.h"
+#include "gstsharedmatrix-elements-enumtypes.h"
 #include "gstsharedmatrixtypes.h"
 #include "gstsharedmatrixinfo.h"
 #include "sharedmatrix-util.h"
@@ -178,26 +179,6 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
-
-GType
-gst_update_test_src_distribution_get_type (void)
-{
-  static GType type = 0;
-  static const GEnumValue values[] = {
-    {GST_UPDATE_TEST_SRC_DISTRIBUTION_UNIFORM, "Every row equally likely",
-        "uniform"},
-    {GST_UPDATE_TEST_SRC_DISTRIBUTION_ZIPF,
-          "Row r with probability proportional to (r + 1)^-zipf-exponent",
-        "zipf"},
-    {0, NULL, NULL},
-  };
-
-  if (g_once_init_enter (&type)) {
-    GType t = g_enum_register_static ("GstUpdateTestSrcDistribution", values);
-    g_once_init_leave (&type, t);
-  }
-  return type;
-}
 
 #define gst_update_test_src_parent_class parent_class
 G_DEFINE_TYPE (GstUpdateTestSrc, gst_update_test_src, GST_TYPE_PUSH_SRC);

@@ -23,10 +23,6 @@ typedef enum
   GST_UPDATE_TEST_SRC_DISTRIBUTION_ZIPF = 1,
 } GstUpdateTestSrcDistribution;
 
-#define GST_TYPE_UPDATE_TEST_SRC_DISTRIBUTION \
-    (gst_update_test_src_distribution_get_type ())
-GType gst_update_test_src_distribution_get_type (void);
-
 #define GST_TYPE_UPDATE_TEST_SRC (gst_update_test_src_get_type ())
 G_DECLARE_FINAL_TYPE (GstUpdateTestSrc, gst_update_test_src, GST,
     UPDATE_TEST_SRC, GstPushSrc)

@@ -206,7 +206,7 @@ probe (void)
  * device this build has kernels for, and GST_SHARED_MATRIX_FORCE_CPU not
  * set. Probes CUDA once per process, on the first call. */
 gboolean
-gst_shared_matrix_backend_cuda_usable (GError ** error)
+sm_backend_cuda_usable (GError ** error)
 {
   const gchar *force = g_getenv (FORCE_CPU_ENV);
   const CudaProbe *p;
@@ -382,7 +382,7 @@ typedef struct
 
 typedef struct
 {
-  GstSharedMatrixShape shape;
+  SmShape shape;
   gint device;
   guint8 *data;
   cudaStream_t stream;
@@ -582,7 +582,7 @@ cuda_destroy (gpointer storage)
 }
 
 static gpointer
-cuda_create (const GstSharedMatrixShape * shape, gint device_id,
+cuda_create (const SmShape * shape, gint device_id,
     GError ** error)
 {
   const CudaProbe *p = probe ();
@@ -689,7 +689,7 @@ failed:
  * anything was queued. */
 static gboolean
 apply_chunk (CudaStorage * s, Slot * slot,
-    const GstSharedMatrixUpdatePlan * plan, gsize first, gsize n,
+    const SmUpdatePlan * plan, gsize first, gsize n,
     gboolean direct, gboolean * queued, GError ** error)
 {
   SmUpdateGrouping *g = &s->grouping;
@@ -747,7 +747,7 @@ apply_chunk (CudaStorage * s, Slot * slot,
 }
 
 static gboolean
-cuda_apply (gpointer storage, const GstSharedMatrixUpdatePlan * plan,
+cuda_apply (gpointer storage, const SmUpdatePlan * plan,
     GError ** error)
 {
   CudaStorage *s = storage;
@@ -886,7 +886,7 @@ failed:
   return storage_failed (s, "gather rows from", FALSE, cause, error);
 }
 
-const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda = {
+const SmBackendOps sm_backend_cuda = {
   .kind = GST_SHARED_MATRIX_BACKEND_CUDA,
   .create = cuda_create,
   .destroy = cuda_destroy,

@@ -21,7 +21,7 @@ typedef struct
   guint cols;
   GstSharedMatrixDType dtype;
   gsize row_bytes;              /* cols * dtype size */
-} GstSharedMatrixShape;
+} SmShape;
 
 /* One validated update: every index not marked in @skip is in range. */
 typedef struct
@@ -33,7 +33,7 @@ typedef struct
   GstSharedMatrixDType delta_dtype;
   gsize n;
   const guint8 *skip;           /* NULL, or n flags: non-zero = leave out */
-} GstSharedMatrixUpdatePlan;
+} SmUpdatePlan;
 
 /* apply, read, write and gather return FALSE with @error
  * (GST_SHARED_MATRIX_ERROR_DEVICE) when the device fails. A backend whose
@@ -46,10 +46,10 @@ typedef struct
 {
   GstSharedMatrixBackend kind;
   /* zero-filled storage for @shape, or NULL and @error */
-  gpointer (*create) (const GstSharedMatrixShape * shape, gint device_id,
+  gpointer (*create) (const SmShape * shape, gint device_id,
       GError ** error);
   void (*destroy) (gpointer storage);
-  gboolean (*apply) (gpointer storage, const GstSharedMatrixUpdatePlan * plan,
+  gboolean (*apply) (gpointer storage, const SmUpdatePlan * plan,
       GError ** error);
   /* whole matrix to / from row-major host memory */
   gboolean (*read) (gpointer storage, guint8 * dest, GError ** error);
@@ -62,15 +62,20 @@ typedef struct
    * memory for CUDA): update data in it skips the staging copy. apply()
    * still must not read such data after it returns. */
   GstAllocator *(*staging_allocator) (gpointer storage);
-} GstSharedMatrixBackendOps;
+} SmBackendOps;
 
-extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cpu;
+extern const SmBackendOps sm_backend_cpu;
+
+/* The CUDA backend when this build has it and a device is usable;
+ * otherwise NULL with @error (GST_SHARED_MATRIX_ERROR_BACKEND) saying why,
+ * as a phrase ("no GPU is usable: …", "this build … has no CUDA support"). */
+const SmBackendOps *sm_backend_cuda_get (GError ** error);
 
 /* Built with -Dcuda (HAVE_CUDA_BACKEND): */
-extern const GstSharedMatrixBackendOps gst_shared_matrix_backend_cuda;
+extern const SmBackendOps sm_backend_cuda;
 /* TRUE when a CUDA device is usable; otherwise FALSE with @error saying why
  * (no driver, no device, which CUDA error, GST_SHARED_MATRIX_FORCE_CPU).
  * Probes CUDA lazily, once per process. */
-gboolean gst_shared_matrix_backend_cuda_usable (GError ** error);
+gboolean sm_backend_cuda_usable (GError ** error);
 
 G_END_DECLS

@@ -22,6 +22,8 @@
 
 #include "gstsharedmatrix.h"
 #include "backend.h"
+#include "checkpoint.h"
+#include "file-io.h"
 #include "npy.h"
 #include "sharedmatrix-ops.h"
 
@@ -33,8 +35,8 @@ struct _GstSharedMatrix
   GstObject parent;
 
   /* immutable after construction */
-  GstSharedMatrixShape shape;
-  const GstSharedMatrixBackendOps *ops;
+  SmShape shape;
+  const SmBackendOps *ops;
   gpointer storage;
 
   /* serialises all access to the storage: one update or read at a time */
@@ -161,40 +163,30 @@ gst_shared_matrix_init (GstSharedMatrix * self)
 /* auto: CUDA when a device is usable, else CPU. cuda: CUDA or an error that
  * says why not. The CUDA probe runs here, lazily (once per process), never
  * at plugin load. */
-static const GstSharedMatrixBackendOps *
+static const SmBackendOps *
 select_backend (GstSharedMatrixBackend backend, GError ** error)
 {
-#ifdef HAVE_CUDA_BACKEND
+  const SmBackendOps *ops;
   GError *why = NULL;
-#endif
 
   switch (backend) {
     case GST_SHARED_MATRIX_BACKEND_AUTO:
-#ifdef HAVE_CUDA_BACKEND
-      if (gst_shared_matrix_backend_cuda_usable (&why))
-        return &gst_shared_matrix_backend_cuda;
+      if ((ops = sm_backend_cuda_get (&why)))
+        return ops;
       GST_INFO ("backend auto: using the CPU backend because the CUDA "
           "backend is not usable: %s", why->message);
       g_clear_error (&why);
-#endif
-      return &gst_shared_matrix_backend_cpu;
+      return &sm_backend_cpu;
     case GST_SHARED_MATRIX_BACKEND_CPU:
-      return &gst_shared_matrix_backend_cpu;
+      return &sm_backend_cpu;
     case GST_SHARED_MATRIX_BACKEND_CUDA:
-#ifdef HAVE_CUDA_BACKEND
-      if (gst_shared_matrix_backend_cuda_usable (&why))
-        return &gst_shared_matrix_backend_cuda;
+      if ((ops = sm_backend_cuda_get (&why)))
+        return ops;
       g_set_error (error, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_BACKEND,
-          "The CUDA backend was requested but no GPU is usable: %s; use "
-          "backend=auto or cpu", why->message);
+          "The CUDA backend was requested but %s; use backend=auto or cpu",
+          why->message);
       g_clear_error (&why);
-#else
-      g_set_error (error, GST_SHARED_MATRIX_ERROR,
-          GST_SHARED_MATRIX_ERROR_BACKEND,
-          "The CUDA backend was requested but this build of "
-          "gst-sharedmatrix has no CUDA support; use backend=auto or cpu");
-#endif
       return NULL;
   }
   g_set_error (error, GST_SHARED_MATRIX_ERROR,
@@ -244,8 +236,8 @@ gst_shared_matrix_new_full (guint64 rows, guint cols,
     GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
     gint device_id, GError ** error)
 {
-  GstSharedMatrixShape shape;
-  const GstSharedMatrixBackendOps *ops;
+  SmShape shape;
+  const SmBackendOps *ops;
   GstSharedMatrix *self;
   gpointer storage;
 
@@ -314,9 +306,9 @@ gst_shared_matrix_new (guint64 rows, guint cols, GstSharedMatrixDType dtype,
 }
 
 /* A matrix of the loaded array's shape and dtype holding its @data (as
- * gst_shared_matrix_npy_load () returns it), or NULL with @error. */
+ * sm_npy_load () returns it), or NULL with @error. */
 static GstSharedMatrix *
-new_holding (const GstSharedMatrixNpyInfo * info, GBytes * data,
+new_holding (const SmNpyInfo * info, GBytes * data,
     GstSharedMatrixBackend backend, gint device_id, GError ** error)
 {
   GstSharedMatrix *self = gst_shared_matrix_new_full (info->rows, info->cols,
@@ -344,13 +336,13 @@ GstSharedMatrix *
 gst_shared_matrix_new_from_npy_full (const gchar * path,
     GstSharedMatrixBackend backend, gint device_id, GError ** error)
 {
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GstSharedMatrix *self;
   GBytes *data;
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  data = gst_shared_matrix_npy_load (path, &info, error);
+  data = sm_npy_load (path, &info, error);
   if (data == NULL)
     return NULL;
   self = new_holding (&info, data, backend, device_id, error);
@@ -512,7 +504,7 @@ raw_size (GstSharedMatrix * self)
 static gsize
 npy_header_size (GstSharedMatrix * self)
 {
-  return gst_shared_matrix_npy_header_size (self->shape.dtype,
+  return sm_npy_header_size (self->shape.dtype,
       self->shape.rows, self->shape.cols);
 }
 
@@ -575,7 +567,7 @@ gst_shared_matrix_copy_to (GstSharedMatrix * self,
     return FALSE;
   }
   if (header)
-    gst_shared_matrix_npy_write_header (self->shape.dtype, self->shape.rows,
+    sm_npy_write_header (self->shape.dtype, self->shape.rows,
         self->shape.cols, out, header);
 
   g_mutex_lock (&self->data_lock);
@@ -779,7 +771,7 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
  * Returns FALSE with @error when the update must be rejected; otherwise
  * *skip is NULL (apply all) or a new array flagging dropped occurrences. */
 static gboolean
-validate_update (GstSharedMatrix * self, const GstSharedMatrixUpdatePlan * plan,
+validate_update (GstSharedMatrix * self, const SmUpdatePlan * plan,
     GstSharedMatrixInvalidIndexPolicy invalid_index,
     GstSharedMatrixNonFinitePolicy non_finite, guint8 ** skip,
     GstSharedMatrixUpdateResult * result, GError ** error)
@@ -874,7 +866,7 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
     GstSharedMatrixUpdateResult * result, GError ** error)
 {
   GstSharedMatrixUpdateResult res = { 0, };
-  GstSharedMatrixUpdatePlan plan;
+  SmUpdatePlan plan;
   guint8 *skip;
   gboolean ok;
 
@@ -1041,7 +1033,7 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
     GstSharedMatrixIndexType index_type, GError ** error)
 {
   GstSharedMatrixUpdateResult unused = { 0, };
-  GstSharedMatrixUpdatePlan plan = { 0, };
+  SmUpdatePlan plan = { 0, };
   const guint8 *idata;
   gsize isize_total, n, size;
   guint8 *out, *skip;
@@ -1123,20 +1115,12 @@ gst_shared_matrix_save_npy (GstSharedMatrix * self, const gchar * path,
     return FALSE;
   }
   data = g_bytes_get_data (contents, &size);
-  ok = gst_shared_matrix_write_file_atomic (path, data, size, error);
+  ok = sm_write_file_atomic (path, data, size, error);
   g_bytes_unref (contents);
   return ok;
 }
 
-/* ---- checkpoints ---------------------------------------------------------
- *
- * A checkpoint is a .npy file with a 24-byte trailer after the array data:
- * "GSTSMCK1", the matrix version and the last applied producer offset
- * (G_MAXUINT64 = none), both little-endian guint64. numpy.load reads the
- * array and ignores the trailer. */
-
-#define CHECKPOINT_MAGIC "GSTSMCK1"
-#define CHECKPOINT_TRAILER_SIZE 24
+/* ---- checkpoints (the file format: checkpoint.h) ---------------------- */
 
 /**
  * gst_shared_matrix_get_checkpoint:
@@ -1160,13 +1144,13 @@ gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset,
     GError ** error)
 {
   gsize npy_size, size;
-  guint64 version, le;
+  guint64 version;
   guint8 *data;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
 
   npy_size = gst_shared_matrix_get_size (self, GST_SHARED_MATRIX_FORMAT_NPY);
-  size = npy_size + CHECKPOINT_TRAILER_SIZE;
+  size = npy_size + SM_CHECKPOINT_TRAILER_SIZE;
   data = g_try_malloc (size);
   if (data == NULL) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
@@ -1180,11 +1164,7 @@ gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset,
     g_free (data);
     return NULL;
   }
-  memcpy (data + npy_size, CHECKPOINT_MAGIC, 8);
-  le = GUINT64_TO_LE (version);
-  memcpy (data + npy_size + 8, &le, 8);
-  le = GUINT64_TO_LE (last_offset);
-  memcpy (data + npy_size + 16, &le, 8);
+  sm_checkpoint_write_trailer (data + npy_size, version, last_offset);
   return g_bytes_new_take (data, size);
 }
 
@@ -1209,7 +1189,7 @@ gst_shared_matrix_write_checkpoint (const gchar * path, GBytes * checkpoint,
 
   g_return_val_if_fail (path != NULL && checkpoint != NULL, FALSE);
   data = g_bytes_get_data (checkpoint, &size);
-  return gst_shared_matrix_write_file_atomic (path, data, size, error);
+  return sm_write_file_atomic (path, data, size, error);
 }
 
 /**
@@ -1246,40 +1226,6 @@ gst_shared_matrix_save_checkpoint (GstSharedMatrix * self, const gchar * path,
   return ok;
 }
 
-/* Reads the trailer behind the array data of a checkpoint file. */
-static gboolean
-read_checkpoint_trailer (const gchar * path, gsize data_end, guint64 * version,
-    guint64 * last_offset, GError ** error)
-{
-  GMappedFile *file = g_mapped_file_new (path, FALSE, error);
-  const guint8 *p;
-  gsize length;
-  gboolean ok = FALSE;
-
-  if (file == NULL)
-    return FALSE;
-  length = g_mapped_file_get_length (file);
-  p = (const guint8 *) g_mapped_file_get_contents (file);
-  if (length != data_end + CHECKPOINT_TRAILER_SIZE ||
-      memcmp (p + data_end, CHECKPOINT_MAGIC, 8) != 0) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_NPY,
-        "%s is a .npy file but not a checkpoint: expected %" G_GSIZE_FORMAT
-        " bytes ending in a " CHECKPOINT_MAGIC " trailer, found %"
-        G_GSIZE_FORMAT " bytes", path, data_end + CHECKPOINT_TRAILER_SIZE,
-        length);
-  } else {
-    guint64 le;
-
-    memcpy (&le, p + data_end + 8, 8);
-    *version = GUINT64_FROM_LE (le);
-    memcpy (&le, p + data_end + 16, 8);
-    *last_offset = GUINT64_FROM_LE (le);
-    ok = TRUE;
-  }
-  g_mapped_file_unref (file);
-  return ok;
-}
-
 /**
  * gst_shared_matrix_new_from_checkpoint:
  * @path: (type filename): a checkpoint written by
@@ -1299,19 +1245,19 @@ gst_shared_matrix_new_from_checkpoint (const gchar * path,
     GstSharedMatrixBackend backend, gint device_id, guint64 * last_offset,
     GError ** error)
 {
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GstSharedMatrix *self;
   guint64 version, offset;
   GBytes *data;
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  data = gst_shared_matrix_npy_load (path, &info, error);
+  data = sm_npy_load (path, &info, error);
   if (data == NULL)
     return NULL;
   /* our checkpoints are always C order, little-endian: the data ends where
    * the header says plus the array size */
-  if (!read_checkpoint_trailer (path, info.data_offset +
+  if (!sm_checkpoint_read_trailer (path, info.data_offset +
           g_bytes_get_size (data), &version, &offset, error)) {
     g_bytes_unref (data);
     return NULL;

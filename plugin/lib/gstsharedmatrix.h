@@ -10,6 +10,7 @@
 G_BEGIN_DECLS
 
 #define GST_TYPE_SHARED_MATRIX (gst_shared_matrix_get_type ())
+GST_SHARED_MATRIX_API
 G_DECLARE_FINAL_TYPE (GstSharedMatrix, gst_shared_matrix, GST, SHARED_MATRIX,
     GstObject)
 
@@ -30,41 +31,59 @@ typedef struct
   guint64 rows_dropped_non_finite;
 } GstSharedMatrixUpdateResult;
 
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new (guint64 rows, guint cols,
     GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
     GError ** error);
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new_full (guint64 rows, guint cols,
     GstSharedMatrixDType dtype, GstSharedMatrixBackend backend,
     gint device_id, GError ** error);
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new_from_npy (const gchar * path,
     GstSharedMatrixBackend backend, GError ** error);
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new_from_npy_full (const gchar * path,
     GstSharedMatrixBackend backend, gint device_id, GError ** error);
 
+GST_SHARED_MATRIX_API
 guint64 gst_shared_matrix_get_rows (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 guint gst_shared_matrix_get_cols (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 GstSharedMatrixDType gst_shared_matrix_get_dtype (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 GstSharedMatrixBackend gst_shared_matrix_get_backend (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 GstAllocator *gst_shared_matrix_get_staging_allocator (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 guint64 gst_shared_matrix_get_version (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 gsize gst_shared_matrix_get_size (GstSharedMatrix * self,
     GstSharedMatrixFormat format);
 
+GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value_npy (GstSharedMatrix * self);
+GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value_full (GstSharedMatrix * self,
     GstSharedMatrixFormat format, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_copy_to (GstSharedMatrix * self,
     GstSharedMatrixFormat format, gpointer dest, gsize dest_size,
     guint64 * version, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
     GError ** error);
 
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_parse_update (GstSharedMatrix * self,
     GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
     gconstpointer data, gsize size, gconstpointer * indices,
     gconstpointer * deltas, gsize * n, GError ** error);
 
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update (GstSharedMatrix * self,
     GstSharedMatrixOp op, gconstpointer indices, gsize n,
     GstSharedMatrixIndexType index_type, gconstpointer deltas,
@@ -72,10 +91,12 @@ gboolean gst_shared_matrix_update (GstSharedMatrix * self,
     GstSharedMatrixInvalidIndexPolicy invalid_index,
     GstSharedMatrixNonFinitePolicy non_finite,
     GstSharedMatrixUpdateResult * result, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_bytes (GstSharedMatrix * self,
     GstSharedMatrixOp op, GBytes * indices,
     GstSharedMatrixIndexType index_type, GBytes * deltas,
     GstSharedMatrixDType delta_dtype, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
     GstSharedMatrixOp op, GBytes * indices,
     GstSharedMatrixIndexType index_type, GBytes * deltas,
@@ -84,18 +105,24 @@ gboolean gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
     GstSharedMatrixNonFinitePolicy non_finite, guint64 * rows_applied,
     guint64 * rows_dropped, GError ** error);
 
+GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,
     GBytes * indices, GstSharedMatrixIndexType index_type, GError ** error);
 
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_save_npy (GstSharedMatrix * self,
     const gchar * path, GError ** error);
 
+GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_checkpoint (GstSharedMatrix * self,
     guint64 last_offset, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_write_checkpoint (const gchar * path,
     GBytes * checkpoint, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_save_checkpoint (GstSharedMatrix * self,
     const gchar * path, guint64 last_offset, GError ** error);
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new_from_checkpoint (const gchar * path,
     GstSharedMatrixBackend backend, gint device_id, guint64 * last_offset,
     GError ** error);

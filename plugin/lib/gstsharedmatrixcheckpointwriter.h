@@ -27,13 +27,17 @@ typedef struct _GstSharedMatrixCheckpointWriter GstSharedMatrixCheckpointWriter;
 typedef void (*GstSharedMatrixCheckpointWrittenFunc) (const gchar * path,
     const GError * error, gpointer user_data);
 
+GST_SHARED_MATRIX_API
 GstSharedMatrixCheckpointWriter *gst_shared_matrix_checkpoint_writer_new
     (GstSharedMatrixCheckpointWrittenFunc written, gpointer user_data,
     GDestroyNotify notify);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_checkpoint_writer_free (GstSharedMatrixCheckpointWriter
     * writer);
+GST_SHARED_MATRIX_API
 guint gst_shared_matrix_checkpoint_writer_get_queued
     (GstSharedMatrixCheckpointWriter * writer);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_checkpoint_writer_save
     (GstSharedMatrixCheckpointWriter * writer, GstSharedMatrix * matrix,
     const gchar * path, guint64 last_offset, gboolean wait, GError ** error);

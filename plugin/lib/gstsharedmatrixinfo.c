@@ -521,7 +521,7 @@ gst_shared_matrix_tensor_info_get_size (const GstSharedMatrixTensorInfo * info)
     return 0;
   if (info->format == GST_SHARED_MATRIX_FORMAT_NPY &&
       !g_uint64_checked_add (&size, size,
-          gst_shared_matrix_npy_header_size (info->dtype, info->rows,
+          sm_npy_header_size (info->dtype, info->rows,
               info->cols)))
     return 0;
   return size <= G_MAXSIZE ? (gsize) size : 0;

@@ -122,24 +122,35 @@ typedef struct
 } GstSharedMatrixUpdateInfo;
 
 #define GST_TYPE_SHARED_MATRIX_UPDATE_INFO (gst_shared_matrix_update_info_get_type ())
+GST_SHARED_MATRIX_API
 GType gst_shared_matrix_update_info_get_type (void);
 
+GST_SHARED_MATRIX_API
 GstSharedMatrixUpdateInfo *gst_shared_matrix_update_info_new (void);
+GST_SHARED_MATRIX_API
 GstSharedMatrixUpdateInfo *gst_shared_matrix_update_info_new_from_caps
     (const GstCaps * caps);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_update_info_init (GstSharedMatrixUpdateInfo * info);
+GST_SHARED_MATRIX_API
 GstSharedMatrixUpdateInfo *gst_shared_matrix_update_info_copy
     (const GstSharedMatrixUpdateInfo * info);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_update_info_free (GstSharedMatrixUpdateInfo * info);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_update_info_set_format (GstSharedMatrixUpdateInfo *
     info, GstSharedMatrixDType dtype, GstSharedMatrixIndexType index_type,
     guint cols);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_info_from_caps (GstSharedMatrixUpdateInfo *
     info, const GstCaps * caps);
+GST_SHARED_MATRIX_API
 GstCaps *gst_shared_matrix_update_info_to_caps (const GstSharedMatrixUpdateInfo
     * info);
+GST_SHARED_MATRIX_API
 gsize gst_shared_matrix_update_info_record_size (const
     GstSharedMatrixUpdateInfo * info);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_info_is_equal (const
     GstSharedMatrixUpdateInfo * info, const GstSharedMatrixUpdateInfo * other);
 
@@ -169,24 +180,35 @@ typedef struct
 } GstSharedMatrixTensorInfo;
 
 #define GST_TYPE_SHARED_MATRIX_TENSOR_INFO (gst_shared_matrix_tensor_info_get_type ())
+GST_SHARED_MATRIX_API
 GType gst_shared_matrix_tensor_info_get_type (void);
 
+GST_SHARED_MATRIX_API
 GstSharedMatrixTensorInfo *gst_shared_matrix_tensor_info_new (void);
+GST_SHARED_MATRIX_API
 GstSharedMatrixTensorInfo *gst_shared_matrix_tensor_info_new_from_caps
     (const GstCaps * caps);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_tensor_info_init (GstSharedMatrixTensorInfo * info);
+GST_SHARED_MATRIX_API
 GstSharedMatrixTensorInfo *gst_shared_matrix_tensor_info_copy
     (const GstSharedMatrixTensorInfo * info);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_tensor_info_free (GstSharedMatrixTensorInfo * info);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_tensor_info_set_format (GstSharedMatrixTensorInfo *
     info, GstSharedMatrixFormat format, GstSharedMatrixDType dtype,
     guint64 rows, guint cols);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_tensor_info_from_caps (GstSharedMatrixTensorInfo *
     info, const GstCaps * caps);
+GST_SHARED_MATRIX_API
 GstCaps *gst_shared_matrix_tensor_info_to_caps (const GstSharedMatrixTensorInfo
     * info);
+GST_SHARED_MATRIX_API
 gsize gst_shared_matrix_tensor_info_get_size (const GstSharedMatrixTensorInfo *
     info);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_tensor_info_is_equal (const
     GstSharedMatrixTensorInfo * info, const GstSharedMatrixTensorInfo * other);
 
@@ -205,15 +227,22 @@ typedef struct
 } GstSharedMatrixIdsInfo;
 
 #define GST_TYPE_SHARED_MATRIX_IDS_INFO (gst_shared_matrix_ids_info_get_type ())
+GST_SHARED_MATRIX_API
 GType gst_shared_matrix_ids_info_get_type (void);
 
+GST_SHARED_MATRIX_API
 GstSharedMatrixIdsInfo *gst_shared_matrix_ids_info_new (void);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_ids_info_init (GstSharedMatrixIdsInfo * info);
+GST_SHARED_MATRIX_API
 GstSharedMatrixIdsInfo *gst_shared_matrix_ids_info_copy
     (const GstSharedMatrixIdsInfo * info);
+GST_SHARED_MATRIX_API
 void gst_shared_matrix_ids_info_free (GstSharedMatrixIdsInfo * info);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_ids_info_from_caps (GstSharedMatrixIdsInfo * info,
     const GstCaps * caps);
+GST_SHARED_MATRIX_API
 GstCaps *gst_shared_matrix_ids_info_to_caps (const GstSharedMatrixIdsInfo *
     info);
 

@@ -21,9 +21,12 @@ G_BEGIN_DECLS
 typedef GstSharedMatrix *(*GstSharedMatrixCreateFunc) (gpointer user_data,
     GError ** error);
 
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_lookup (const gchar * name);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_register (GstSharedMatrix * self,
     const gchar * name, GError ** error);
+GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_obtain_named (const gchar * name,
     GstSharedMatrixCreateFunc create, gpointer user_data, GError ** error);
 

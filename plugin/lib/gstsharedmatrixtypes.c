@@ -26,65 +26,6 @@ G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OP_MAX == SM_OP_MAX);
  */
 G_DEFINE_QUARK (gst-shared-matrix-error-quark, gst_shared_matrix_error);
 
-#define DEFINE_ENUM_TYPE(func, TypeName, ...) \
-GType \
-func (void) \
-{ \
-  static GType type = 0; \
-  static const GEnumValue values[] = { __VA_ARGS__, {0, NULL, NULL} }; \
-  if (g_once_init_enter (&type)) { \
-    GType t = g_enum_register_static (TypeName, values); \
-    g_once_init_leave (&type, t); \
-  } \
-  return type; \
-}
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_dtype_get_type, "GstSharedMatrixDType",
-    {GST_SHARED_MATRIX_DTYPE_FLOAT32, "IEEE 754 binary32", "float32"},
-    {GST_SHARED_MATRIX_DTYPE_FLOAT64, "IEEE 754 binary64", "float64"},
-    {GST_SHARED_MATRIX_DTYPE_FLOAT16, "IEEE 754 binary16", "float16"},
-    {GST_SHARED_MATRIX_DTYPE_BFLOAT16, "bfloat16 (upper half of a binary32)",
-        "bfloat16"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_index_type_get_type,
-    "GstSharedMatrixIndexType",
-    {GST_SHARED_MATRIX_INDEX_TYPE_INT32, "signed 32-bit row indices", "int32"},
-    {GST_SHARED_MATRIX_INDEX_TYPE_INT64, "signed 64-bit row indices", "int64"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_op_get_type, "GstSharedMatrixOp",
-    {GST_SHARED_MATRIX_OP_SET, "C[r] = d (last occurrence wins)", "set"},
-    {GST_SHARED_MATRIX_OP_ADD, "C[r] += d", "add"},
-    {GST_SHARED_MATRIX_OP_SUB, "C[r] -= d", "sub"},
-    {GST_SHARED_MATRIX_OP_MUL, "C[r] *= d", "mul"},
-    {GST_SHARED_MATRIX_OP_MIN, "C[r] = min (C[r], d)", "min"},
-    {GST_SHARED_MATRIX_OP_MAX, "C[r] = max (C[r], d)", "max"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_backend_get_type, "GstSharedMatrixBackend",
-    {GST_SHARED_MATRIX_BACKEND_AUTO, "CUDA when a GPU is usable, else CPU",
-        "auto"},
-    {GST_SHARED_MATRIX_BACKEND_CPU, "Host memory, multi-threaded C", "cpu"},
-    {GST_SHARED_MATRIX_BACKEND_CUDA, "NVIDIA GPU device memory", "cuda"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_invalid_index_policy_get_type,
-    "GstSharedMatrixInvalidIndexPolicy",
-    {GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
-        "Reject the whole update, matrix unchanged", "error"},
-    {GST_SHARED_MATRIX_INVALID_INDEX_DROP,
-        "Apply the valid rows, skip and count the invalid ones", "drop"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_non_finite_policy_get_type,
-    "GstSharedMatrixNonFinitePolicy",
-    {GST_SHARED_MATRIX_NON_FINITE_APPLY, "Apply NaN/Inf like other values",
-        "apply"},
-    {GST_SHARED_MATRIX_NON_FINITE_DROP,
-        "Skip and count delta rows holding NaN/Inf", "drop"},
-    {GST_SHARED_MATRIX_NON_FINITE_ERROR,
-        "Reject the whole update, matrix unchanged", "error"});
-
-DEFINE_ENUM_TYPE (gst_shared_matrix_format_get_type, "GstSharedMatrixFormat",
-    {GST_SHARED_MATRIX_FORMAT_RAW, "Row-major data, no header", "raw"},
-    {GST_SHARED_MATRIX_FORMAT_NPY, "A complete .npy file", "npy"});
-
 static const gchar *
 enum_nick (GType type, gint value)
 {

@@ -5,6 +5,8 @@
 
 #include <glib-object.h>
 
+#include "gstsharedmatrix-prelude.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -16,7 +18,7 @@ G_BEGIN_DECLS
  *
  * Element type of a matrix or of update deltas. All data is little-endian.
  */
-typedef enum
+typedef enum /*< underscore_name=gst_shared_matrix_dtype >*/
 {
   GST_SHARED_MATRIX_DTYPE_FLOAT32 = 0,
   GST_SHARED_MATRIX_DTYPE_FLOAT64 = 1,
@@ -144,7 +146,7 @@ typedef enum
  * (the quark of "gst-shared-matrix-error-quark", from
  * gst_shared_matrix_error_quark()).
  */
-typedef enum
+typedef enum /*< skip >*/
 {
   GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
   GST_SHARED_MATRIX_ERROR_INVALID_INDEX,
@@ -157,34 +159,30 @@ typedef enum
   GST_SHARED_MATRIX_ERROR_DEVICE,
 } GstSharedMatrixError;
 
+GST_SHARED_MATRIX_API
 GQuark gst_shared_matrix_error_quark (void);
 
-#define GST_TYPE_SHARED_MATRIX_DTYPE (gst_shared_matrix_dtype_get_type ())
-GType gst_shared_matrix_dtype_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_INDEX_TYPE (gst_shared_matrix_index_type_get_type ())
-GType gst_shared_matrix_index_type_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_OP (gst_shared_matrix_op_get_type ())
-GType gst_shared_matrix_op_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_BACKEND (gst_shared_matrix_backend_get_type ())
-GType gst_shared_matrix_backend_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_INVALID_INDEX_POLICY (gst_shared_matrix_invalid_index_policy_get_type ())
-GType gst_shared_matrix_invalid_index_policy_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_NON_FINITE_POLICY (gst_shared_matrix_non_finite_policy_get_type ())
-GType gst_shared_matrix_non_finite_policy_get_type (void);
-#define GST_TYPE_SHARED_MATRIX_FORMAT (gst_shared_matrix_format_get_type ())
-GType gst_shared_matrix_format_get_type (void);
-
+GST_SHARED_MATRIX_API
 guint gst_shared_matrix_dtype_size (GstSharedMatrixDType dtype);
+GST_SHARED_MATRIX_API
 const gchar *gst_shared_matrix_dtype_to_string (GstSharedMatrixDType dtype);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_dtype_from_string (const gchar * str,
     GstSharedMatrixDType * dtype);
 
+GST_SHARED_MATRIX_API
 guint gst_shared_matrix_index_type_size (GstSharedMatrixIndexType index_type);
+GST_SHARED_MATRIX_API
 const gchar *gst_shared_matrix_index_type_to_string (GstSharedMatrixIndexType
     index_type);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_index_type_from_string (const gchar * str,
     GstSharedMatrixIndexType * index_type);
 
+GST_SHARED_MATRIX_API
 const gchar *gst_shared_matrix_backend_to_string (GstSharedMatrixBackend backend);
 
 G_END_DECLS
+
+/* the enums' GTypes (GST_TYPE_SHARED_MATRIX_DTYPE …), generated */
+#include "gstsharedmatrix-enumtypes.h"

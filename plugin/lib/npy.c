@@ -12,14 +12,10 @@
  */
 
 #include "npy.h"
+#include "file-io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <glib/gstdio.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -122,7 +118,7 @@ header_layout (gsize dict_len, guint * major)
 }
 
 gsize
-gst_shared_matrix_npy_header_size (GstSharedMatrixDType dtype, guint64 rows,
+sm_npy_header_size (GstSharedMatrixDType dtype, guint64 rows,
     guint cols)
 {
   gchar dict[256];
@@ -135,7 +131,7 @@ gst_shared_matrix_npy_header_size (GstSharedMatrixDType dtype, guint64 rows,
 }
 
 void
-gst_shared_matrix_npy_write_header (GstSharedMatrixDType dtype, guint64 rows,
+sm_npy_write_header (GstSharedMatrixDType dtype, guint64 rows,
     guint cols, guint8 * dest, gsize size)
 {
   gchar dict[256];
@@ -553,7 +549,7 @@ unsupported_descr (const gchar * from, gsize len, GError ** error)
  * and the list. Anything else in list form is an unsupported structured
  * dtype. */
 static gboolean
-parse_struct_descr (Parser * ps, GstSharedMatrixNpyInfo * info, GError ** error)
+parse_struct_descr (Parser * ps, SmNpyInfo * info, GError ** error)
 {
   const gchar *from = ps->p;
   Str name, type;
@@ -617,7 +613,7 @@ unsupported:
 }
 
 static gboolean
-parse_descr (Parser * ps, GstSharedMatrixNpyInfo * info, GError ** error)
+parse_descr (Parser * ps, SmNpyInfo * info, GError ** error)
 {
   Str s;
   gchar *found;
@@ -691,7 +687,7 @@ parse_bool (Parser * ps, gboolean * out, GError ** error)
 #define KEY_SHAPE (1 << 2)
 
 static gboolean
-parse_dict (Parser * ps, GstSharedMatrixNpyInfo * info, Dim * rows, Dim * cols,
+parse_dict (Parser * ps, SmNpyInfo * info, Dim * rows, Dim * cols,
     GError ** error)
 {
   guint seen = 0;
@@ -778,10 +774,10 @@ parse_dict (Parser * ps, GstSharedMatrixNpyInfo * info, Dim * rows, Dim * cols,
 }
 
 gboolean
-gst_shared_matrix_npy_parse_header (const guint8 * data, gsize size,
-    GstSharedMatrixNpyInfo * info, GError ** error)
+sm_npy_parse_header (const guint8 * data, gsize size,
+    SmNpyInfo * info, GError ** error)
 {
-  GstSharedMatrixNpyInfo result = { 0, };
+  SmNpyInfo result = { 0, };
   Parser ps;
   Dim rows, cols, dims[2];
   guint major, minor;
@@ -931,7 +927,7 @@ copy_item (guint8 * dest, const guint8 * src, guint itemsize, gboolean swap)
 #define TRANSPOSE_BLOCK 64
 
 static void
-convert (guint8 * dest, const guint8 * src, const GstSharedMatrixNpyInfo * info,
+convert (guint8 * dest, const guint8 * src, const SmNpyInfo * info,
     guint itemsize)
 {
   gboolean swap = info->big_endian != (G_BYTE_ORDER == G_BIG_ENDIAN);
@@ -963,7 +959,7 @@ convert (guint8 * dest, const guint8 * src, const GstSharedMatrixNpyInfo * info,
 
 static GBytes *
 load_from_mapping (const gchar * path, GMappedFile * mapped,
-    GstSharedMatrixNpyInfo * info, GError ** error)
+    SmNpyInfo * info, GError ** error)
 {
   const guint8 *contents;
   gsize length, data_size;
@@ -974,7 +970,7 @@ load_from_mapping (const gchar * path, GMappedFile * mapped,
   contents = (const guint8 *) g_mapped_file_get_contents (mapped);
   length = g_mapped_file_get_length (mapped);
 
-  if (!gst_shared_matrix_npy_parse_header (contents, length, info, &local)) {
+  if (!sm_npy_parse_header (contents, length, info, &local)) {
     g_propagate_prefixed_error (error, local, "%s: ", path);
     return NULL;
   }
@@ -1028,15 +1024,15 @@ load_from_mapping (const gchar * path, GMappedFile * mapped,
  * while mapped makes later reads fault; we write our own files by atomic
  * rename, which never truncates a mapped file in place. */
 GBytes *
-gst_shared_matrix_npy_load (const gchar * path, GstSharedMatrixNpyInfo * info,
+sm_npy_load (const gchar * path, SmNpyInfo * info,
     GError ** error)
 {
-  GstSharedMatrixNpyInfo local_info;
+  SmNpyInfo local_info;
   GMappedFile *mapped;
   GError *local = NULL;
   GBytes *data;
   struct stat st;
-  int fd, saved_errno;
+  int fd;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
@@ -1045,37 +1041,10 @@ gst_shared_matrix_npy_load (const gchar * path, GstSharedMatrixNpyInfo * info,
     info = &local_info;
 
   /* Our own open () rather than g_mapped_file_new () so that the error can
-   * name the path and the plain OS error. */
-  do {
-    fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) {
-    saved_errno = errno;
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot open the .npy file: %s", path, g_strerror (saved_errno));
+   * name the path and the plain OS error, and a FIFO cannot block it. */
+  fd = sm_file_open_regular (path, ".npy file", &st, error);
+  if (fd < 0)
     return NULL;
-  }
-
-  if (fstat (fd, &st) < 0) {
-    saved_errno = errno;
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot stat the .npy file: %s", path, g_strerror (saved_errno));
-    close (fd);
-    return NULL;
-  }
-  if (S_ISDIR (st.st_mode)) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot read the .npy file: %s", path, g_strerror (EISDIR));
-    close (fd);
-    return NULL;
-  }
-  if (!S_ISREG (st.st_mode)) {
-    /* pipes and devices cannot be mapped and have no reliable size */
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot read the .npy file: not a regular file", path);
-    close (fd);
-    return NULL;
-  }
   if (st.st_size == 0) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
         "%s: the .npy file is empty (0 bytes)", path);
@@ -1097,139 +1066,4 @@ gst_shared_matrix_npy_load (const gchar * path, GstSharedMatrixNpyInfo * info,
   g_mapped_file_unref (mapped);
 
   return data;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Atomic writing */
-
-static gboolean
-write_all (int fd, const guint8 * contents, gsize size, int *saved_errno)
-{
-  gsize done = 0;
-
-  while (done < size) {
-    /* Linux writes at most ~2 GiB per call anyway; asking for less keeps the
-     * count within ssize_t everywhere. */
-    gssize n = write (fd, contents + done, MIN (size - done, 1U << 30));
-
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      *saved_errno = errno;
-      return FALSE;
-    }
-    if (n == 0) {
-      /* should not happen on a regular file; do not spin */
-      *saved_errno = ENOSPC;
-      return FALSE;
-    }
-    done += n;
-  }
-
-  return TRUE;
-}
-
-static int
-fsync_retry (int fd)
-{
-  int ret;
-
-  do {
-    ret = fsync (fd);
-  } while (ret < 0 && errno == EINTR);
-
-  return ret;
-}
-
-gboolean
-gst_shared_matrix_write_file_atomic (const gchar * path,
-    const guint8 * contents, gsize size, GError ** error)
-{
-  gchar *tmp_path, *dir;
-  const gchar *step;
-  int fd, dir_fd, saved_errno = 0;
-
-  g_return_val_if_fail (path != NULL, FALSE);
-  g_return_val_if_fail (contents != NULL || size == 0, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  /* Same directory as @path, so that rename () is atomic (same filesystem).
-   * 0666 minus the umask, as for any new file, so that other users can read
-   * a checkpoint as they could read a file written by numpy. */
-  tmp_path = g_strdup_printf ("%s.XXXXXX", path);
-  fd = g_mkstemp_full (tmp_path, O_RDWR | O_CLOEXEC, 0666);
-  if (fd < 0) {
-    saved_errno = errno;
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: cannot create a temporary file next to it: %s", path,
-        g_strerror (saved_errno));
-    g_free (tmp_path);
-    return FALSE;
-  }
-
-  step = "write";
-  if (!write_all (fd, contents, size, &saved_errno))
-    goto failed_open;
-
-  /* the data must be on disk before the rename makes it visible as @path,
-   * or a crash could leave @path pointing at an empty or partial file */
-  step = "sync";
-  if (fsync_retry (fd) < 0) {
-    saved_errno = errno;
-    goto failed_open;
-  }
-
-  step = "close";
-  /* close () can report a deferred write error (NFS); never retry it, the
-   * descriptor is gone either way */
-  if (close (fd) < 0) {
-    saved_errno = errno;
-    goto failed_closed;
-  }
-
-  step = "rename";
-  if (g_rename (tmp_path, path) < 0) {
-    saved_errno = errno;
-    goto failed_closed;
-  }
-  g_free (tmp_path);
-
-  /* make the rename itself durable */
-  dir = g_path_get_dirname (path);
-  do {
-    dir_fd = g_open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  } while (dir_fd < 0 && errno == EINTR);
-  if (dir_fd < 0) {
-    saved_errno = errno;
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: the file was replaced but its directory %s could not be opened "
-        "to sync it: %s", path, dir, g_strerror (saved_errno));
-    g_free (dir);
-    return FALSE;
-  }
-  if (fsync_retry (dir_fd) < 0 && errno != EINVAL && errno != ENOTSUP) {
-    /* EINVAL / ENOTSUP: the filesystem cannot sync directories at all, and
-     * there is nothing more we could do there */
-    saved_errno = errno;
-    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-        "%s: the file was replaced but its directory %s could not be synced: "
-        "%s", path, dir, g_strerror (saved_errno));
-    close (dir_fd);
-    g_free (dir);
-    return FALSE;
-  }
-  close (dir_fd);
-  g_free (dir);
-
-  return TRUE;
-
-failed_open:
-  close (fd);
-failed_closed:
-  g_unlink (tmp_path);
-  g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
-      "%s: cannot %s the temporary file %s: %s", path, step, tmp_path,
-      g_strerror (saved_errno));
-  g_free (tmp_path);
-  return FALSE;
 }

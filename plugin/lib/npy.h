@@ -20,33 +20,27 @@ typedef struct
   gboolean fortran_order;
   gboolean big_endian;
   gsize data_offset;            /* bytes from the start of the file to the data */
-} GstSharedMatrixNpyInfo;
+} SmNpyInfo;
 
 /* Size of the version 1.0 header written for this shape, padded to 64 bytes. */
-gsize gst_shared_matrix_npy_header_size (GstSharedMatrixDType dtype,
+gsize sm_npy_header_size (GstSharedMatrixDType dtype,
     guint64 rows, guint cols);
 
 /* Write that header into @dest (@size must be the header size). */
-void gst_shared_matrix_npy_write_header (GstSharedMatrixDType dtype,
+void sm_npy_write_header (GstSharedMatrixDType dtype,
     guint64 rows, guint cols, guint8 * dest, gsize size);
 
 /* Parse the header at the start of @data (@size bytes available, possibly the
  * whole file). Untrusted input: never reads past @size, rejects anything that
  * is not a 2-D array of a supported dtype with a clear GError
  * (GST_SHARED_MATRIX_ERROR_NPY). Does not check that the data is complete. */
-gboolean gst_shared_matrix_npy_parse_header (const guint8 * data, gsize size,
-    GstSharedMatrixNpyInfo * info, GError ** error);
+gboolean sm_npy_parse_header (const guint8 * data, gsize size,
+    SmNpyInfo * info, GError ** error);
 
 /* Load a whole .npy file: shape, dtype and the data as row-major little-endian
  * bytes of exactly rows * cols * dtype size (converted from Fortran order or
  * big-endian when needed). Errors name the file. */
-GBytes *gst_shared_matrix_npy_load (const gchar * path,
-    GstSharedMatrixNpyInfo * info, GError ** error);
-
-/* Write @contents to @path atomically: temporary file in the same directory,
- * fsync, rename over @path, fsync of the directory. A crash at any instant
- * leaves either the old file or the new one. */
-gboolean gst_shared_matrix_write_file_atomic (const gchar * path,
-    const guint8 * contents, gsize size, GError ** error);
+GBytes *sm_npy_load (const gchar * path,
+    SmNpyInfo * info, GError ** error);
 
 G_END_DECLS

@@ -5,7 +5,7 @@
  * scatter-kernels.h): the occurrences of an update are grouped by
  * destination row, each group keeping buffer order, so one GPU thread can
  * apply a row's occurrences in the order the CPU backend applies them.
- * The CUDA backend and the kernel-emulation tests compile this same file.
+ * The CUDA backend and the kernel-emulation tests use this same code.
  *
  * Private to the library; plain C and GLib only (no CUDA).
  */

@@ -56,14 +56,14 @@ forked (void)
 
 typedef struct
 {
-  GstSharedMatrixShape shape;
+  SmShape shape;
   gpointer cpu, gpu;
 } Pair;
 
-static GstSharedMatrixShape
+static SmShape
 make_shape (guint64 rows, guint cols, int dtype)
 {
-  GstSharedMatrixShape shape;
+  SmShape shape;
 
   shape.rows = rows;
   shape.cols = cols;
@@ -79,13 +79,13 @@ pair_init (Pair * p, guint64 rows, guint cols, int dtype,
   GError *err = NULL;
 
   p->shape = make_shape (rows, cols, dtype);
-  p->cpu = gst_shared_matrix_backend_cpu.create (&p->shape, -1, &err);
+  p->cpu = sm_backend_cpu.create (&p->shape, -1, &err);
   fail_unless (p->cpu != NULL);
-  p->gpu = gst_shared_matrix_backend_cuda.create (&p->shape, -1, &err);
+  p->gpu = sm_backend_cuda.create (&p->shape, -1, &err);
   fail_unless (p->gpu != NULL, "%s", err ? err->message : "?");
   if (initial) {
-    fail_unless (gst_shared_matrix_backend_cpu.write (p->cpu, initial, NULL));
-    fail_unless (gst_shared_matrix_backend_cuda.write (p->gpu, initial,
+    fail_unless (sm_backend_cpu.write (p->cpu, initial, NULL));
+    fail_unless (sm_backend_cuda.write (p->gpu, initial,
             NULL));
   }
 }
@@ -93,8 +93,8 @@ pair_init (Pair * p, guint64 rows, guint cols, int dtype,
 static void
 pair_clear (Pair * p)
 {
-  gst_shared_matrix_backend_cpu.destroy (p->cpu);
-  gst_shared_matrix_backend_cuda.destroy (p->gpu);
+  sm_backend_cpu.destroy (p->cpu);
+  sm_backend_cuda.destroy (p->gpu);
 }
 
 /* Equal bytes, or NaN in both (a NaN's payload is not part of the
@@ -122,18 +122,18 @@ assert_pair_same (Pair * p, const gchar * what)
   gsize bytes = p->shape.rows * p->shape.row_bytes;
   guint8 *a = g_malloc (bytes), *b = g_malloc (bytes);
 
-  fail_unless (gst_shared_matrix_backend_cpu.read (p->cpu, a, NULL));
-  fail_unless (gst_shared_matrix_backend_cuda.read (p->gpu, b, NULL));
+  fail_unless (sm_backend_cpu.read (p->cpu, a, NULL));
+  fail_unless (sm_backend_cuda.read (p->gpu, b, NULL));
   assert_same (a, b, bytes, p->shape.dtype, what);
   g_free (a);
   g_free (b);
 }
 
 static void
-apply_both (Pair * p, GstSharedMatrixUpdatePlan * plan)
+apply_both (Pair * p, SmUpdatePlan * plan)
 {
-  fail_unless (gst_shared_matrix_backend_cpu.apply (p->cpu, plan, NULL));
-  fail_unless (gst_shared_matrix_backend_cuda.apply (p->gpu, plan, NULL));
+  fail_unless (sm_backend_cpu.apply (p->cpu, plan, NULL));
+  fail_unless (sm_backend_cuda.apply (p->gpu, plan, NULL));
 }
 
 static void
@@ -143,9 +143,9 @@ assert_gather_same (Pair * p, const guint8 * idx, gboolean int64, gsize n,
   gsize bytes = n * p->shape.row_bytes;
   guint8 *a = g_malloc (MAX (bytes, 1)), *b = g_malloc (MAX (bytes, 1));
 
-  fail_unless (gst_shared_matrix_backend_cpu.gather (p->cpu, idx, int64, n, a,
+  fail_unless (sm_backend_cpu.gather (p->cpu, idx, int64, n, a,
           NULL));
-  fail_unless (gst_shared_matrix_backend_cuda.gather (p->gpu, idx, int64, n, b,
+  fail_unless (sm_backend_cuda.gather (p->gpu, idx, int64, n, b,
           NULL));
   assert_same (a, b, bytes, p->shape.dtype, what);
   g_free (a);
@@ -178,16 +178,16 @@ GST_START_TEST (test_mock_probe_reasons)
     return;
   mock_cuda_configure (&cases[__i__].config);
   if (cases[__i__].expect == NULL) {
-    fail_unless (gst_shared_matrix_backend_cuda_usable (&err));
+    fail_unless (sm_backend_cuda_usable (&err));
     /* a device id that does not exist is named */
-    fail_if (gst_shared_matrix_backend_cuda.create (&(GstSharedMatrixShape) {
+    fail_if (sm_backend_cuda.create (&(SmShape) {
             2, 2, 0, 8}, 7, &err));
     fail_unless (strstr (err->message, "device 7") != NULL, "%s",
         err->message);
     g_clear_error (&err);
     return;
   }
-  fail_if (gst_shared_matrix_backend_cuda_usable (&err));
+  fail_if (sm_backend_cuda_usable (&err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_BACKEND));
   fail_unless (strstr (err->message, cases[__i__].expect) != NULL,
@@ -203,14 +203,14 @@ GST_START_TEST (test_mock_force_cpu_env)
 
   configure (1 << 30);
   g_setenv ("GST_SHARED_MATRIX_FORCE_CPU", "1", TRUE);
-  fail_if (gst_shared_matrix_backend_cuda_usable (&err));
+  fail_if (sm_backend_cuda_usable (&err));
   fail_unless (strstr (err->message, "GST_SHARED_MATRIX_FORCE_CPU=1") != NULL,
       "%s", err->message);
   g_clear_error (&err);
   g_setenv ("GST_SHARED_MATRIX_FORCE_CPU", "0", TRUE);
-  fail_unless (gst_shared_matrix_backend_cuda_usable (NULL));
+  fail_unless (sm_backend_cuda_usable (NULL));
   g_unsetenv ("GST_SHARED_MATRIX_FORCE_CPU");
-  fail_unless (gst_shared_matrix_backend_cuda_usable (NULL));
+  fail_unless (sm_backend_cuda_usable (NULL));
 }
 
 GST_END_TEST;
@@ -232,8 +232,8 @@ GST_START_TEST (test_mock_zero_fill_and_roundtrip)
     bytes = p.shape.rows * p.shape.row_bytes;
     data = g_malloc (bytes);
     fill_random (data, bytes / sm_dtype_size (dtype), dtype, &s, TRUE);
-    fail_unless (gst_shared_matrix_backend_cpu.write (p.cpu, data, NULL));
-    fail_unless (gst_shared_matrix_backend_cuda.write (p.gpu, data, NULL));
+    fail_unless (sm_backend_cpu.write (p.cpu, data, NULL));
+    fail_unless (sm_backend_cuda.write (p.gpu, data, NULL));
     assert_pair_same (&p, "write/read");
     g_free (data);
     pair_clear (&p);
@@ -258,7 +258,7 @@ GST_START_TEST (test_mock_ops_match_cpu)
   gint64 *idx = g_new (gint64, nmax);
   gint32 *idx32 = g_new (gint32, nmax);
   guint8 *skip = g_malloc0 (nmax);
-  GstSharedMatrixUpdatePlan plan;
+  SmUpdatePlan plan;
   gchar *what;
   Pair p;
 
@@ -314,7 +314,7 @@ GST_START_TEST (test_mock_big_update_chunked)
   gsize n = 5000, i;            /* 5000 float64 rows: 40 MiB of deltas */
   guint8 *deltas = g_malloc (n * cols * 8);
   gint32 *idx = g_new (gint32, n);
-  GstSharedMatrixUpdatePlan plan = { 0, };
+  SmUpdatePlan plan = { 0, };
   int op;
   Pair p;
 
@@ -357,7 +357,7 @@ GST_START_TEST (test_mock_slot_growth_fails)
   gsize n = 3000, i;            /* 3 MiB of float32 deltas, slots of 1 MiB */
   guint8 *deltas = g_malloc (n * cols * 4);
   gint32 *idx = g_new (gint32, n);
-  GstSharedMatrixUpdatePlan plan = { 0, };
+  SmUpdatePlan plan = { 0, };
   Pair p;
 
   /* the matrix, 4 minimum slots and a little more: no room to grow */
@@ -385,12 +385,12 @@ GST_END_TEST;
 
 GST_START_TEST (test_mock_out_of_memory_is_a_gerror)
 {
-  GstSharedMatrixShape shape = make_shape (1000, 1000, 0);
+  SmShape shape = make_shape (1000, 1000, 0);
   GError *err = NULL;
 
   /* the matrix does not fit */
   configure (2000000);
-  fail_if (gst_shared_matrix_backend_cuda.create (&shape, -1, &err));
+  fail_if (sm_backend_cuda.create (&shape, -1, &err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_NO_MEMORY));
   fail_unless (strstr (err->message, "4000000 bytes") != NULL, "%s",
@@ -402,7 +402,7 @@ GST_START_TEST (test_mock_out_of_memory_is_a_gerror)
 
   /* the matrix fits, its staging slots do not: everything is released */
   configure (4000000 + ((gsize) 1 << 20));
-  fail_if (gst_shared_matrix_backend_cuda.create (&shape, -1, &err));
+  fail_if (sm_backend_cuda.create (&shape, -1, &err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_NO_MEMORY));
   fail_unless (strstr (err->message, "staging") != NULL, "%s", err->message);
@@ -423,15 +423,15 @@ GST_START_TEST (test_mock_updates_do_not_synchronise)
   gsize n = 200, i;
   float *deltas = g_new (float, n * cols);
   gint32 idx[200];
-  GstSharedMatrixUpdatePlan plan = { 0, };
-  GstSharedMatrixShape shape = make_shape (rows, cols, 0);
+  SmUpdatePlan plan = { 0, };
+  SmShape shape = make_shape (rows, cols, 0);
   GError *err = NULL;
   unsigned long syncs, waits;
   gpointer gpu;
   guint8 *out = g_malloc (rows * cols * 4);
 
   configure ((gsize) 1 << 30);
-  gpu = gst_shared_matrix_backend_cuda.create (&shape, -1, &err);
+  gpu = sm_backend_cuda.create (&shape, -1, &err);
   fail_unless (gpu != NULL);
   for (i = 0; i < n; i++)
     idx[i] = (gint32) (rng_next (&s) % rows);
@@ -444,13 +444,13 @@ GST_START_TEST (test_mock_updates_do_not_synchronise)
   syncs = mock_cuda_stream_syncs ();
   waits = mock_cuda_event_waits ();
   for (k = 0; k < 100; k++)
-    fail_unless (gst_shared_matrix_backend_cuda.apply (gpu, &plan, NULL));
+    fail_unless (sm_backend_cuda.apply (gpu, &plan, NULL));
   fail_unless_equals_int (mock_cuda_stream_syncs () - syncs, 0);
   /* at most one wait per slot reuse (4 slots) */
   fail_unless (mock_cuda_event_waits () - waits <= 100 - 4);
-  fail_unless (gst_shared_matrix_backend_cuda.read (gpu, out, NULL));
+  fail_unless (sm_backend_cuda.read (gpu, out, NULL));
   fail_unless_equals_int (mock_cuda_stream_syncs () - syncs, 1);
-  gst_shared_matrix_backend_cuda.destroy (gpu);
+  sm_backend_cuda.destroy (gpu);
   fail_unless_equals_uint64 (mock_cuda_device_bytes_in_use (), 0);
   fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), 0);
   fail_unless (mock_cuda_first_misuse () == NULL, "%s",
@@ -465,7 +465,7 @@ GST_END_TEST;
  * backend, none from the CPU backend; freed with cudaFreeHost. */
 GST_START_TEST (test_mock_staging_allocator)
 {
-  GstSharedMatrixShape shape = make_shape (10, 4, 0);
+  SmShape shape = make_shape (10, 4, 0);
   GstAllocationParams params;
   GstAllocator *alloc, *again;
   GstMemory *mem, *sub;
@@ -474,14 +474,14 @@ GST_START_TEST (test_mock_staging_allocator)
   gsize pinned;
   gpointer gpu;
 
-  fail_unless (gst_shared_matrix_backend_cpu.staging_allocator == NULL);
+  fail_unless (sm_backend_cpu.staging_allocator == NULL);
   configure (1 << 30);
-  gpu = gst_shared_matrix_backend_cuda.create (&shape, -1, &err);
+  gpu = sm_backend_cuda.create (&shape, -1, &err);
   fail_unless (gpu != NULL);
-  alloc = gst_shared_matrix_backend_cuda.staging_allocator (gpu);
+  alloc = sm_backend_cuda.staging_allocator (gpu);
   fail_unless (alloc != NULL);
   fail_unless_equals_string (alloc->mem_type, "SharedMatrixPinned");
-  again = gst_shared_matrix_backend_cuda.staging_allocator (gpu);
+  again = sm_backend_cuda.staging_allocator (gpu);
   fail_unless (again == alloc);
   gst_object_unref (again);
 
@@ -514,7 +514,7 @@ GST_START_TEST (test_mock_staging_allocator)
   fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), pinned);
 
   gst_object_unref (alloc);
-  gst_shared_matrix_backend_cuda.destroy (gpu);
+  sm_backend_cuda.destroy (gpu);
   fail_unless_equals_uint64 (mock_cuda_pinned_bytes_in_use (), 0);
   fail_unless (mock_cuda_first_misuse () == NULL, "%s",
       mock_cuda_first_misuse ());
@@ -538,7 +538,7 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
   gsize size = nmax * 8 + nmax * drow;
   guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
   guint8 *skip = g_malloc0 (nmax);
-  GstSharedMatrixUpdatePlan plan;
+  SmUpdatePlan plan;
   GstAllocator *alloc;
   GstMemory *mem;
   GstMapInfo map;
@@ -547,7 +547,7 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
   configure_full (1 << 30, lazy);
   fill_random (initial, rows * cols, dtype, &s, TRUE);
   pair_init (&p, rows, cols, dtype, initial);
-  alloc = gst_shared_matrix_backend_cuda.staging_allocator (p.gpu);
+  alloc = sm_backend_cuda.staging_allocator (p.gpu);
   mem = gst_allocator_alloc (alloc, size, NULL);
   fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
 
@@ -611,7 +611,7 @@ GST_START_TEST (test_mock_pinned_update_chunked)
   guint64 s = 15, rows = 700;
   guint cols = 1024;
   gsize n = 2600, i;            /* 2600 float64 rows: 20 MiB of deltas */
-  GstSharedMatrixUpdatePlan plan = { 0, };
+  SmUpdatePlan plan = { 0, };
   GstAllocator *alloc;
   GstMemory *mem;
   GstMapInfo map;
@@ -620,7 +620,7 @@ GST_START_TEST (test_mock_pinned_update_chunked)
 
   configure_full ((gsize) 1 << 30, TRUE);
   pair_init (&p, rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT32, NULL);
-  alloc = gst_shared_matrix_backend_cuda.staging_allocator (p.gpu);
+  alloc = sm_backend_cuda.staging_allocator (p.gpu);
   mem = gst_allocator_alloc (alloc, n * 4 + n * cols * 8, NULL);
   fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
   idx = (gint32 *) map.data;

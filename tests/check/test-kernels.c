@@ -5,7 +5,7 @@
  * No GPU is needed: the kernel bodies the CUDA backend launches (kernels/
  * scatter-kernels.h) run through the emulation shim (kernel-emulation.h),
  * fed by the same host grouping code the CUDA backend uses
- * (plugin/lib/update-grouping.c, compiled into this test). Independently,
+ * (plugin/lib/update-grouping.c, from the internal library). Independently,
  * the same update goes through the public API into a matrix on the CPU
  * backend. The two results must be identical byte for byte (a NaN matches
  * any NaN, see describe_first_difference ()), for every

@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
+#include "file-io.h"
+#include "gstsharedmatrix.h"
 #include "npy.h"
 
 /* overridable to check the skip path: -DPYTHON='"/nonexistent"' */
@@ -129,13 +131,13 @@ v1_header (const gchar * dict)
 /* Parses @data from an exact-size heap copy, so that valgrind reports any
  * read past @size. */
 static gboolean
-parse_exact (const guint8 * data, gsize size, GstSharedMatrixNpyInfo * info,
+parse_exact (const guint8 * data, gsize size, SmNpyInfo * info,
     GError ** error)
 {
   guint8 *copy = g_memdup2 (data, size);
   gboolean ret;
 
-  ret = gst_shared_matrix_npy_parse_header (copy, size, info, error);
+  ret = sm_npy_parse_header (copy, size, info, error);
   g_free (copy);
 
   return ret;
@@ -146,7 +148,7 @@ parse_exact (const guint8 * data, gsize size, GstSharedMatrixNpyInfo * info,
 static void
 check_refused (const gchar * what, const guint8 * data, gsize size, ...)
 {
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
   const gchar *needle;
   va_list args;
@@ -182,7 +184,7 @@ check_dict_accepted (const gchar * dict, GstSharedMatrixDType dtype,
     guint64 rows, guint cols, gboolean fortran_order, gboolean big_endian)
 {
   GByteArray *h = v1_header (dict);
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
 
   fail_unless (parse_exact (h->data, h->len, &info, &err),
@@ -265,13 +267,13 @@ static void
 write_npy (const gchar * path, GstSharedMatrixDType dtype, guint64 rows,
     guint cols, const guint8 * data, gsize data_size)
 {
-  gsize hsize = gst_shared_matrix_npy_header_size (dtype, rows, cols);
+  gsize hsize = sm_npy_header_size (dtype, rows, cols);
   guint8 *file = g_malloc (hsize + data_size);
   GError *err = NULL;
 
-  gst_shared_matrix_npy_write_header (dtype, rows, cols, file, hsize);
+  sm_npy_write_header (dtype, rows, cols, file, hsize);
   memcpy (file + hsize, data, data_size);
-  fail_unless (gst_shared_matrix_write_file_atomic (path, file,
+  fail_unless (sm_write_file_atomic (path, file,
           hsize + data_size, &err), "write %s: %s", path,
       err ? err->message : "?");
   g_free (file);
@@ -343,14 +345,14 @@ GST_START_TEST (test_header_roundtrip)
   for (d = 0; d < G_N_ELEMENTS (all_dtypes); d++) {
     for (s = 0; s < G_N_ELEMENTS (shapes); s++) {
       GstSharedMatrixDType dtype = all_dtypes[d];
-      gsize size = gst_shared_matrix_npy_header_size (dtype, shapes[s].rows,
+      gsize size = sm_npy_header_size (dtype, shapes[s].rows,
           shapes[s].cols);
       guint8 *h = g_malloc (size);
-      GstSharedMatrixNpyInfo info;
+      SmNpyInfo info;
       GError *err = NULL;
       gchar *expected_shape;
 
-      gst_shared_matrix_npy_write_header (dtype, shapes[s].rows,
+      sm_npy_write_header (dtype, shapes[s].rows,
           shapes[s].cols, h, size);
 
       /* numpy's own layout: version 1.0, total a multiple of 64, padded with
@@ -402,12 +404,12 @@ GST_START_TEST (test_header_exact_text)
   guint i, j;
 
   for (i = 0; i < G_N_ELEMENTS (cases); i++) {
-    gsize size = gst_shared_matrix_npy_header_size (cases[i].dtype, 3, 4);
+    gsize size = sm_npy_header_size (cases[i].dtype, 3, 4);
     gsize dict_len = strlen (cases[i].dict);
     guint8 *h = g_malloc (size);
 
     fail_unless_equals_int (size, 64 * ((10 + dict_len + 1 + 63) / 64));
-    gst_shared_matrix_npy_write_header (cases[i].dtype, 3, 4, h, size);
+    sm_npy_write_header (cases[i].dtype, 3, 4, h, size);
     fail_unless (memcmp (h + 10, cases[i].dict, dict_len) == 0,
         "header is '%.*s'", (int) (size - 10), h + 10);
     for (j = 10 + dict_len; j < size - 1; j++)
@@ -423,7 +425,7 @@ GST_END_TEST;
 GST_START_TEST (test_header_variants)
 {
   const gboolean native_be = G_BYTE_ORDER == G_BIG_ENDIAN;
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
   GByteArray *h;
   const gchar *dict;
@@ -740,14 +742,14 @@ GST_START_TEST (test_header_fuzz)
   guint d, iter;
 
   for (d = 0; d < G_N_ELEMENTS (all_dtypes); d++) {
-    gsize size = gst_shared_matrix_npy_header_size (all_dtypes[d], 3, 4);
+    gsize size = sm_npy_header_size (all_dtypes[d], 3, 4);
     guint8 *h = g_malloc (size);
     gsize n;
 
-    gst_shared_matrix_npy_write_header (all_dtypes[d], 3, 4, h, size);
+    sm_npy_write_header (all_dtypes[d], 3, 4, h, size);
 
     for (n = 0; n < size; n++) {
-      GstSharedMatrixNpyInfo info;
+      SmNpyInfo info;
       GError *err = NULL;
 
       fail_if (parse_exact (h, n, &info, &err), "truncation to %"
@@ -761,7 +763,7 @@ GST_START_TEST (test_header_fuzz)
       guint8 *m = g_memdup2 (h, size);
       guint k, n_mut = g_rand_int_range (rand, 1, 5);
       gsize len = size;
-      GstSharedMatrixNpyInfo info;
+      SmNpyInfo info;
       GError *err = NULL;
 
       for (k = 0; k < n_mut; k++) {
@@ -807,7 +809,7 @@ GST_START_TEST (test_write_and_load)
 
   for (d = 0; d < G_N_ELEMENTS (all_dtypes); d++) {
     gchar *path = g_build_filename (dir, "m.npy", NULL);
-    GstSharedMatrixNpyInfo info;
+    SmNpyInfo info;
     GError *err = NULL;
     gsize data_size;
     guint8 *data = make_test_data (all_dtypes[d], 5, 7, &data_size);
@@ -816,7 +818,7 @@ GST_START_TEST (test_write_and_load)
 
     /* the second round replaces the file of the first */
     write_npy (path, all_dtypes[d], 5, 7, data, data_size);
-    loaded = gst_shared_matrix_npy_load (path, &info, &err);
+    loaded = sm_npy_load (path, &info, &err);
     fail_unless (loaded != NULL, "%s", err ? err->message : "?");
     fail_unless_equals_int (info.dtype, all_dtypes[d]);
     fail_unless_equals_uint64 (info.rows, 5);
@@ -838,7 +840,7 @@ GST_START_TEST (test_write_and_load)
     g_free (listing);
 
     /* NULL info is allowed */
-    loaded = gst_shared_matrix_npy_load (path, NULL, &err);
+    loaded = sm_npy_load (path, NULL, &err);
     fail_unless (loaded != NULL);
     g_bytes_unref (loaded);
 
@@ -866,7 +868,7 @@ GST_START_TEST (test_write_atomic)
   mode_t mask;
 
   /* create, then replace with different and then with empty contents */
-  fail_unless (gst_shared_matrix_write_file_atomic (path,
+  fail_unless (sm_write_file_atomic (path,
           (const guint8 *) "first version", 13, &err));
   fail_unless (g_file_get_contents (path, &contents, &len, NULL));
   fail_unless_equals_int (len, 13);
@@ -878,14 +880,14 @@ GST_START_TEST (test_write_atomic)
   umask (mask);
   fail_unless_equals_int (st.st_mode & 0777, 0666 & ~mask);
 
-  fail_unless (gst_shared_matrix_write_file_atomic (path,
+  fail_unless (sm_write_file_atomic (path,
           (const guint8 *) "2nd", 3, &err));
   fail_unless (g_file_get_contents (path, &contents, &len, NULL));
   fail_unless_equals_int (len, 3);
   fail_unless (memcmp (contents, "2nd", 3) == 0);
   g_free (contents);
 
-  fail_unless (gst_shared_matrix_write_file_atomic (path, NULL, 0, &err));
+  fail_unless (sm_write_file_atomic (path, NULL, 0, &err));
   fail_unless (g_file_get_contents (path, &contents, &len, NULL));
   fail_unless_equals_int (len, 0);
   g_free (contents);
@@ -895,7 +897,7 @@ GST_START_TEST (test_write_atomic)
   big = g_malloc (len);
   for (i = 0; i < len; i++)
     big[i] = (i * 7919) >> 3;
-  fail_unless (gst_shared_matrix_write_file_atomic (path, big, len, &err));
+  fail_unless (sm_write_file_atomic (path, big, len, &err));
   fail_unless (g_file_get_contents (path, &contents, &i, NULL));
   fail_unless_equals_int (i, len);
   fail_unless (memcmp (contents, big, len) == 0);
@@ -907,7 +909,7 @@ GST_START_TEST (test_write_atomic)
   g_free (listing);
 
   /* a directory that does not exist: error with path and OS reason */
-  fail_if (gst_shared_matrix_write_file_atomic (missing,
+  fail_if (sm_write_file_atomic (missing,
           (const guint8 *) "x", 1, &err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_FILE));
@@ -919,7 +921,7 @@ GST_START_TEST (test_write_atomic)
   /* the rename fails (a directory is in the way): the temporary file is
    * removed and the error names the path */
   fail_unless (g_mkdir (sub, 0755) == 0);
-  fail_if (gst_shared_matrix_write_file_atomic (sub, (const guint8 *) "x", 1,
+  fail_if (sm_write_file_atomic (sub, (const guint8 *) "x", 1,
           &err));
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_FILE));
@@ -963,9 +965,9 @@ check_load_equals (const gchar * path, GstSharedMatrixDType dtype,
     guint64 rows, guint cols, gboolean fortran_order, gboolean big_endian,
     const guint8 * expected, gsize expected_size)
 {
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
-  GBytes *b = gst_shared_matrix_npy_load (path, &info, &err);
+  GBytes *b = sm_npy_load (path, &info, &err);
   gsize size;
   const guint8 *got;
 
@@ -1078,14 +1080,14 @@ GST_START_TEST (test_load_errors)
   gchar *missing = g_build_filename (dir, "missing.npy", NULL);
   gchar *empty = g_build_filename (dir, "empty.npy", NULL);
   gchar *path;
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
   GBytes *b;
   gsize size;
   guint8 *data;
   const gchar *dict;
 
-  b = gst_shared_matrix_npy_load (missing, &info, &err);
+  b = sm_npy_load (missing, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_FILE));
@@ -1095,7 +1097,7 @@ GST_START_TEST (test_load_errors)
   g_clear_error (&err);
 
   fail_unless (g_file_set_contents (empty, "", 0, NULL));
-  b = gst_shared_matrix_npy_load (empty, &info, &err);
+  b = sm_npy_load (empty, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_FILE));
@@ -1103,7 +1105,7 @@ GST_START_TEST (test_load_errors)
   fail_unless (strstr (err->message, "empty") != NULL, "%s", err->message);
   g_clear_error (&err);
 
-  b = gst_shared_matrix_npy_load (dir, &info, &err);
+  b = sm_npy_load (dir, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_FILE));
@@ -1116,7 +1118,7 @@ GST_START_TEST (test_load_errors)
   if (geteuid () != 0) {
     path = write_handmade (dir, "noperm.npy", "{}", NULL, 0);
     fail_unless (g_chmod (path, 0) == 0);
-    b = gst_shared_matrix_npy_load (path, &info, &err);
+    b = sm_npy_load (path, &info, &err);
     fail_unless (b == NULL);
     fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
             GST_SHARED_MATRIX_ERROR_FILE));
@@ -1129,7 +1131,7 @@ GST_START_TEST (test_load_errors)
   /* a bad header: the parser's error, prefixed with the path */
   path = write_handmade (dir, "bad.npy", "{'descr': '<i4', 'fortran_order': "
       "False, 'shape': (1, 1), }", (const guint8 *) "\0\0\0\0", 4);
-  b = gst_shared_matrix_npy_load (path, &info, &err);
+  b = sm_npy_load (path, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_NPY));
@@ -1141,7 +1143,7 @@ GST_START_TEST (test_load_errors)
   /* a not-a-npy file */
   path = g_build_filename (dir, "text.npy", NULL);
   fail_unless (g_file_set_contents (path, "hello world\n", -1, NULL));
-  b = gst_shared_matrix_npy_load (path, &info, &err);
+  b = sm_npy_load (path, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_NPY));
@@ -1153,7 +1155,7 @@ GST_START_TEST (test_load_errors)
   data = make_test_data (GST_SHARED_MATRIX_DTYPE_FLOAT32, 3, 4, &size);
   dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }";
   path = write_handmade (dir, "short.npy", dict, data, size - 1);
-  b = gst_shared_matrix_npy_load (path, &info, &err);
+  b = sm_npy_load (path, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_SIZE), "%s", err->message);
@@ -1181,7 +1183,7 @@ GST_START_TEST (test_load_errors)
   /* a header only, claiming a huge matrix: refused before any access */
   path = write_handmade (dir, "huge.npy", "{'descr': '<f4', "
       "'fortran_order': True, 'shape': (1099511627776, 16), }", NULL, 0);
-  b = gst_shared_matrix_npy_load (path, &info, &err);
+  b = sm_npy_load (path, &info, &err);
   fail_unless (b == NULL);
   fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_SIZE), "%s", err->message);
@@ -1397,6 +1399,66 @@ GST_START_TEST (test_numpy_loads_ours)
 
 GST_END_TEST;
 
+/* A FIFO where a .npy file or a checkpoint is expected: a plain open ()
+ * would wait for a writer forever. Every reader refuses it at once, saying
+ * what the path is and what is allowed; the atomic writer replaces it. */
+GST_START_TEST (test_fifo_is_refused)
+{
+  gchar *dir = make_tmpdir ();
+  gchar *fifo = g_build_filename (dir, "matrix.npy", NULL);
+  SmNpyInfo info;
+  GError *err = NULL;
+  GstSharedMatrix *m;
+  gint64 t0;
+  gchar *contents = NULL;
+  gsize length;
+
+  fail_unless (mkfifo (fifo, 0600) == 0, "mkfifo: %s", g_strerror (errno));
+
+  t0 = g_get_monotonic_time ();
+  fail_unless (sm_npy_load (fifo, &info, &err) == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, fifo) != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  fail_unless (strstr (err->message, "regular .npy file") != NULL, "%s",
+      err->message);
+  g_clear_error (&err);
+
+  m = gst_shared_matrix_new_from_npy (fifo, GST_SHARED_MATRIX_BACKEND_CPU,
+      &err);
+  fail_unless (m == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  g_clear_error (&err);
+
+  m = gst_shared_matrix_new_from_checkpoint (fifo,
+      GST_SHARED_MATRIX_BACKEND_CPU, -1, NULL, &err);
+  fail_unless (m == NULL);
+  fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_FILE));
+  fail_unless (strstr (err->message, "FIFO") != NULL, "%s", err->message);
+  g_clear_error (&err);
+  /* generous: each refusal takes microseconds; a blocking open never ends */
+  fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
+
+  /* writing: the new file is renamed over the FIFO, which never blocks */
+  fail_unless (sm_write_file_atomic (fifo, (const guint8 *) "abc", 3, &err),
+      "%s", err ? err->message : "");
+  fail_unless (g_file_test (fifo, G_FILE_TEST_IS_REGULAR));
+  fail_unless (g_file_get_contents (fifo, &contents, &length, NULL));
+  fail_unless_equals_int (length, 3);
+  fail_unless (memcmp (contents, "abc", 3) == 0);
+  g_free (contents);
+
+  remove_tree (dir);
+  g_free (fifo);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 static Suite *
 npy_suite (void)
 {
@@ -1419,6 +1481,7 @@ npy_suite (void)
   tcase_add_test (tc, test_load_errors);
   tcase_add_test (tc, test_load_numpy_files);
   tcase_add_test (tc, test_numpy_loads_ours);
+  tcase_add_test (tc, test_fifo_is_refused);
 
   return s;
 }

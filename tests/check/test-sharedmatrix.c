@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
@@ -1337,6 +1338,38 @@ start_fails (GstElement * el)
   return text;
 }
 
+/* location= or checkpoint-location= naming a FIFO: the start fails at once
+ * with an error that says what the path is, instead of waiting in open ()
+ * for a writer that never comes */
+GST_START_TEST (test_location_fifo)
+{
+  const gchar *property = __i__ == 0 ? "location" : "checkpoint-location";
+  gchar *dir = g_dir_make_tmp ("test-sharedmatrix-XXXXXX", NULL);
+  gchar *fifo = g_build_filename (dir, "matrix.npy", NULL);
+  GstElement *el;
+  gint64 t0;
+  gchar *text;
+
+  fail_unless (mkfifo (fifo, 0600) == 0);
+  el = __i__ == 0 ? new_element (property, fifo, NULL) :
+      new_element ("rows", (guint64) 4, "cols", 2, property, fifo, NULL);
+  t0 = g_get_monotonic_time ();
+  text = start_fails (el);
+  /* generous: the refusal takes microseconds; a blocking open never ends */
+  fail_unless (g_get_monotonic_time () - t0 < 5 * G_USEC_PER_SEC);
+  fail_unless (strstr (text, fifo) != NULL, "%s", text);
+  fail_unless (strstr (text, "FIFO") != NULL, "%s", text);
+  fail_unless (strstr (text, "regular .npy file") != NULL, "%s", text);
+  g_free (text);
+  gst_object_unref (el);
+  g_unlink (fifo);
+  g_rmdir (dir);
+  g_free (fifo);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_location_missing)
 {
   const gchar *path = "/nonexistent/dir/sm-missing-matrix.npy";
@@ -1694,6 +1727,7 @@ sharedmatrix_suite (void)
   tcase_add_test (tc, test_share_by_object);
   tcase_add_test (tc, test_location);
   tcase_add_test (tc, test_location_missing);
+  tcase_add_loop_test (tc, test_location_fifo, 0, 2);
   tcase_add_test (tc, test_location_shape_mismatch);
   tcase_add_test (tc, test_share_by_name_shape_mismatch);
   tcase_add_test (tc, test_bfloat16_matrix);

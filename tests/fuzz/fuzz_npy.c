@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The input is a whole .npy file. Each run
- *   1. parses the header in memory (gst_shared_matrix_npy_parse_header) from
+ *   1. parses the header in memory (sm_npy_parse_header) from
  *      a buffer of exactly the input's size, so ASan sees any read past it;
  *   2. loads the same bytes as a file (a memfd, opened by path through
  *      /proc/self/fd, the way `location` is opened) with
@@ -87,7 +87,7 @@ write_memfd (const guint8 * data, gsize size)
 
 /* What the loader must produce: row-major little-endian. */
 HARNESS static guint8 *
-expected_data (const guint8 * file, const GstSharedMatrixNpyInfo * info,
+expected_data (const guint8 * file, const SmNpyInfo * info,
     guint itemsize)
 {
   gsize n = info->rows * info->cols, r, c, k;
@@ -111,7 +111,7 @@ expected_data (const guint8 * file, const GstSharedMatrixNpyInfo * info,
 HARNESS int
 LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 {
-  GstSharedMatrixNpyInfo info;
+  SmNpyInfo info;
   GError *err = NULL;
   GstSharedMatrix *m;
   gboolean parsed, loadable = FALSE;
@@ -120,7 +120,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 
   /* ---- 1. the header, in memory ---- */
   memset (&info, 0xa5, sizeof info);
-  parsed = gst_shared_matrix_npy_parse_header (size ? data : NULL, size,
+  parsed = sm_npy_parse_header (size ? data : NULL, size,
       &info, &err);
   if (!parsed) {
     check_error (err, "parse_header");
@@ -166,7 +166,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
   {
     guint8 *want = expected_data (data, &info, itemsize);
     GBytes *value, *npy;
-    GstSharedMatrixNpyInfo info2;
+    SmNpyInfo info2;
     const guint8 *vdata, *ndata;
     gsize vsize, nsize;
 
@@ -188,7 +188,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 
     npy = gst_shared_matrix_get_value_npy (m);
     ndata = g_bytes_get_data (npy, &nsize);
-    CHECK (gst_shared_matrix_npy_parse_header (ndata, nsize, &info2, &err),
+    CHECK (sm_npy_parse_header (ndata, nsize, &info2, &err),
         "our own header does not parse: %s", err ? err->message : "?");
     CHECK (info2.rows == info.rows && info2.cols == info.cols &&
         info2.dtype == info.dtype && !info2.fortran_order &&

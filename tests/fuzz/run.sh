@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# gst-sharedmatrix: builds the libFuzzer targets with clang straight from the
-# library sources and runs each for a bounded time on the committed seed
+# gst-sharedmatrix: builds the libFuzzer targets with clang against the
+# library (built by meson with clang, ASan, UBSan and libFuzzer's coverage
+# instrumentation in DIR/lib) and runs each for a bounded time on the committed seed
 # corpus. Exits 0 when no target crashed, 1 on a crash, a failed invariant,
 # a leak or a timeout, and 77 (meson's "skipped") when clang with libFuzzer
 # is not available.
@@ -58,26 +59,36 @@ if ! "$clang" -fsanitize=fuzzer,address,undefined "$probe" -o "$build_dir/probe"
   skip "$clang cannot build libFuzzer targets (libclang-rt-14-dev missing?): $(head -c 300 "$build_dir/probe.log")"
 fi
 
-# The library's portable sources: every plugin/lib/*.c except the GPU
-# backends (they need nvcc and are not fuzzed here; without their
-# HAVE_* define the library does not reference them). FUZZ_LIB_SOURCES
-# (space-separated paths) overrides the list.
-if [ -n "${FUZZ_LIB_SOURCES:-}" ]; then
-  read -r -a lib_sources <<< "$FUZZ_LIB_SOURCES"
-else
-  lib_sources=()
-  for f in "$root"/plugin/lib/*.c; do
-    case "$(basename "$f")" in *cuda*) continue ;; esac
-    lib_sources+=("$f")
-  done
-fi
-[ ${#lib_sources[@]} -gt 0 ] || { echo "run.sh: no library sources found" >&2; exit 1; }
+# The library itself, instrumented, from its own meson build in $1: the
+# shared library for the public API and the internal static library for
+# the private one (fuzz_npy parses headers with sm_npy_parse_header ()).
+# No CUDA (the GPU backend is not fuzzed here). $2: extra C flags.
+build_library() {
+  local dir="$1" extra="$2"
+  if [ ! -f "$dir/build.ninja" ]; then
+    CC="$clang" meson setup "$dir" "$root" \
+      -Db_sanitize=address,undefined -Db_lundef=false \
+      -Dc_args="$extra" -Doptimization=1 -Ddebug=true \
+      -Dcuda=disabled -Dintrospection=disabled -Dtests=disabled \
+      -Dexamples=disabled -Ddocs=disabled > "$dir.setup.log" 2>&1 ||
+      { cat "$dir.setup.log"; exit 1; }
+  fi
+  ninja -C "$dir" plugin/lib/libgstsharedmatrix-1.0.so.0.0.0 \
+    plugin/lib/libsharedmatrix-internal.a > "$dir.build.log" 2>&1 ||
+    { tail -40 "$dir.build.log"; exit 1; }
+}
+
+# Links a fuzz target against the library built in $1
+lib_link_flags() {
+  echo "-I$root/plugin/lib -I$1/plugin/lib -I$root/kernels" \
+    "$1/plugin/lib/libsharedmatrix-internal.a" \
+    "-L$1/plugin/lib -lgstsharedmatrix-1.0 -Wl,-rpath,$1/plugin/lib"
+}
 
 cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -Wno-unused-parameter
-  -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DBUILDING_GST_SHARED_MATRIX -DGST_USE_UNSTABLE_API
-  -I"$root/plugin/lib" -I"$root/kernels")
+  -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DGST_USE_UNSTABLE_API)
 read -r -a gst_flags <<< "$(pkg-config --cflags --libs gstreamer-1.0)"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}"
@@ -93,7 +104,9 @@ for t in "${targets[@]}"; do
   fi
   exe="$build_dir/fuzz_$t"
   echo "== building fuzz_$t with $clang"
-  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${lib_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
+  build_library "$build_dir/lib" "-fsanitize=fuzzer-no-link"
+  read -r -a lib_flags <<< "$(lib_link_flags "$build_dir/lib")"
+  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
 
   corpus="$build_dir/corpus-$t"
   mkdir -p "$corpus"
@@ -134,15 +147,17 @@ if [ $coverage -eq 1 ]; then
   for t in "${targets[@]}"; do
     exe="$build_dir/fuzz_${t}_cov"
     echo "== coverage of fuzz_$t's corpus"
-    "$clang" -g -O0 -std=gnu11 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
-      -Wno-unused-parameter -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DBUILDING_GST_SHARED_MATRIX \
-      -DGST_USE_UNSTABLE_API -I"$root/plugin/lib" -I"$root/kernels" \
-      "$here/fuzz_$t.c" "${lib_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
+    build_library "$build_dir/lib-cov" "-fsanitize=fuzzer-no-link -fprofile-instr-generate -fcoverage-mapping"
+    read -r -a lib_flags <<< "$(lib_link_flags "$build_dir/lib-cov")"
+    "$clang" -g -O0 -std=gnu11 -fsanitize=fuzzer,address,undefined -fprofile-instr-generate \
+      -fcoverage-mapping -Wno-unused-parameter -DG_LOG_DOMAIN=\"GstSharedMatrix\" \
+      -DGST_USE_UNSTABLE_API "$here/fuzz_$t.c" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
     rm -f "$build_dir"/cov-"$t"-*.profraw
     LLVM_PROFILE_FILE="$build_dir/cov-$t-%p.profraw" "$exe" -runs=0 \
       "$build_dir/corpus-$t" "$here/corpus-$t" > "$build_dir/cov-$t.log" 2>&1 || true
     "$profdata" merge -sparse "$build_dir"/cov-"$t"-*.profraw -o "$build_dir/cov-$t.profdata"
-    "$cov" report "$exe" -instr-profile="$build_dir/cov-$t.profdata" "${lib_sources[@]}" \
+    "$cov" report "$exe" -object "$build_dir/lib-cov/plugin/lib/libgstsharedmatrix-1.0.so" \
+      -instr-profile="$build_dir/cov-$t.profdata" "$root"/plugin/lib/*.c \
       | sed "s|$root/||"
   done
 fi

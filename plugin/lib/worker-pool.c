@@ -1,0 +1,174 @@
+/* gst-sharedmatrix: the CPU backend's persistent worker threads
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "worker-pool.h"
+
+#define MAX_THREADS 64
+/* Workers spin this long for the next job before they sleep */
+#define SPIN_US 50
+
+/* One job at a time (other callers run theirs on their own thread). The
+ * job's description lives here; a worker reads it only after claiming a
+ * part. Parts are claimed with a compare-and-swap on (generation << 16 |
+ * next part), so a late worker can never claim a part of a job that has
+ * ended, and the caller returns only when every claimed part is done. */
+static struct
+{
+  GMutex busy;                  /* held by the caller of the running job */
+  GMutex lock;                  /* for sleeping workers */
+  GCond wake;
+  guint n_workers;
+  gint sleeping;                /* atomic: workers waiting on wake */
+
+  guint64 state;                /* atomic: generation << 16 | next part */
+  guint parts_done;             /* atomic */
+
+  /* the job, written before the generation is bumped */
+  SmWorkerPoolFunc func;
+  gpointer data;
+  guint n_parts;
+} pool;
+
+static inline guint64
+now_us (void)
+{
+  return (guint64) g_get_monotonic_time ();
+}
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* Claims and runs parts of the job of @generation until none is left */
+static void
+run_parts (guint64 generation)
+{
+  for (;;) {
+    guint64 st = __atomic_load_n (&pool.state, __ATOMIC_ACQUIRE);
+    guint part = (guint) (st & 0xffff);
+
+    if ((st >> 16) != generation || part >= pool.n_parts)
+      return;
+    if (!__atomic_compare_exchange_n (&pool.state, &st, st + 1, FALSE,
+            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+      continue;
+    pool.func (part, pool.n_parts, pool.data);
+    __atomic_add_fetch (&pool.parts_done, 1, __ATOMIC_RELEASE);
+  }
+}
+
+static gpointer
+worker_main (gpointer unused)
+{
+  guint64 seen = 0;
+
+  for (;;) {
+    guint64 gen = __atomic_load_n (&pool.state, __ATOMIC_ACQUIRE) >> 16;
+
+    if (gen == seen) {
+      guint64 until = now_us () + SPIN_US;
+
+      /* spin briefly: big updates tend to come back to back */
+      while ((gen = __atomic_load_n (&pool.state,
+                  __ATOMIC_ACQUIRE) >> 16) == seen && now_us () < until)
+        cpu_relax ();
+    }
+    if (gen == seen) {
+      g_mutex_lock (&pool.lock);
+      g_atomic_int_inc (&pool.sleeping);
+      while ((gen = __atomic_load_n (&pool.state,
+                  __ATOMIC_SEQ_CST) >> 16) == seen)
+        g_cond_wait (&pool.wake, &pool.lock);
+      g_atomic_int_add (&pool.sleeping, -1);
+      g_mutex_unlock (&pool.lock);
+    }
+    seen = gen;
+    run_parts (gen);
+  }
+  return NULL;
+}
+
+guint
+sm_worker_pool_n_threads (void)
+{
+  static gsize count = 0;
+
+  if (g_once_init_enter (&count)) {
+    /* GST_SHARED_MATRIX_THREADS lets tests and benchmarks pin the count */
+    const gchar *env = g_getenv ("GST_SHARED_MATRIX_THREADS");
+    guint64 n = env ? g_ascii_strtoull (env, NULL, 10) : 0;
+
+    if (n == 0)
+      n = g_get_num_processors ();
+    g_once_init_leave (&count, (gsize) CLAMP (n, 1, MAX_THREADS));
+  }
+  return (guint) count;
+}
+
+static gboolean
+start_workers (void)
+{
+  static gsize started = 0;
+
+  if (g_once_init_enter (&started)) {
+    guint i;
+
+    for (i = 0; i + 1 < sm_worker_pool_n_threads (); i++) {
+      GThread *t = g_thread_try_new ("sharedmatrix-cpu", worker_main, NULL,
+          NULL);
+
+      if (t == NULL)
+        break;
+      g_thread_unref (t);
+      pool.n_workers++;
+    }
+    g_once_init_leave (&started, 1);
+  }
+  return pool.n_workers > 0;
+}
+
+gboolean
+sm_worker_pool_run (SmWorkerPoolFunc func, gpointer data)
+{
+  guint64 st, generation;
+  guint n_parts;
+
+  if (!start_workers () || !g_mutex_trylock (&pool.busy))
+    return FALSE;
+
+  n_parts = (pool.n_workers + 1) * SM_WORKER_POOL_PARTS_PER_THREAD;
+  pool.func = func;
+  pool.data = data;
+  pool.n_parts = n_parts;
+  __atomic_store_n (&pool.parts_done, 0, __ATOMIC_RELAXED);
+  st = __atomic_load_n (&pool.state, __ATOMIC_RELAXED);
+  generation = ((st >> 16) + 1) & G_GUINT64_CONSTANT (0xffffffffffff);
+  if (generation == 0)
+    generation = 1;
+  __atomic_store_n (&pool.state, generation << 16, __ATOMIC_SEQ_CST);
+  if (g_atomic_int_get (&pool.sleeping) > 0) {
+    g_mutex_lock (&pool.lock);
+    g_cond_broadcast (&pool.wake);
+    g_mutex_unlock (&pool.lock);
+  }
+
+  run_parts (generation);
+  /* the parts still running were claimed by workers: wait for them,
+   * yielding the core if a worker has lost its own */
+  {
+    guint spins = 0;
+
+    while (__atomic_load_n (&pool.parts_done, __ATOMIC_ACQUIRE) < n_parts) {
+      if (++spins < 20000)
+        cpu_relax ();
+      else
+        g_thread_yield ();
+    }
+  }
+  g_mutex_unlock (&pool.busy);
+  return TRUE;
+}
