@@ -77,7 +77,10 @@ cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -Wno-unused-parameter
   -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DBUILDING_GST_SHARED_MATRIX -DGST_USE_UNSTABLE_API
-  -I"$root/plugin/lib" -I"$root/kernels")
+  -I"$root/plugin/lib" -I"$root/kernels" -I"$root/tests/common")
+# the tests' independent reference for the update semantics, which the
+# update target checks the library against (not fuzzed: no coverage)
+test_sources=("$root/tests/common/reference.c")
 read -r -a gst_flags <<< "$(pkg-config --cflags --libs gstreamer-1.0)"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}"
@@ -93,7 +96,7 @@ for t in "${targets[@]}"; do
   fi
   exe="$build_dir/fuzz_$t"
   echo "== building fuzz_$t with $clang"
-  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${lib_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
+  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${lib_sources[@]}" "${test_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
 
   corpus="$build_dir/corpus-$t"
   mkdir -p "$corpus"
@@ -136,8 +139,8 @@ if [ $coverage -eq 1 ]; then
     echo "== coverage of fuzz_$t's corpus"
     "$clang" -g -O0 -std=gnu11 -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping \
       -Wno-unused-parameter -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DBUILDING_GST_SHARED_MATRIX \
-      -DGST_USE_UNSTABLE_API -I"$root/plugin/lib" -I"$root/kernels" \
-      "$here/fuzz_$t.c" "${lib_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
+      -DGST_USE_UNSTABLE_API -I"$root/plugin/lib" -I"$root/kernels" -I"$root/tests/common" \
+      "$here/fuzz_$t.c" "${lib_sources[@]}" "${test_sources[@]}" "${gst_flags[@]}" -lm -o "$exe"
     rm -f "$build_dir"/cov-"$t"-*.profraw
     LLVM_PROFILE_FILE="$build_dir/cov-$t-%p.profraw" "$exe" -runs=0 \
       "$build_dir/corpus-$t" "$here/corpus-$t" > "$build_dir/cov-$t.log" 2>&1 || true
