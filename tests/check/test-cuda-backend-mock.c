@@ -108,8 +108,7 @@ assert_same (const guint8 * a, const guint8 * b, gsize bytes, int dtype,
   gsize i;
 
   for (i = 0; i < bytes; i += size) {
-    if (memcmp (a + i, b + i, size) != 0 &&
-        !(isnan (test_ref_load (a + i, dtype)) && isnan (test_ref_load (b + i, dtype))))
+    if (!test_ref_same_element (a + i, b + i, dtype))
       fail ("%s: element %" G_GSIZE_FORMAT ": cpu %.17g, cuda %.17g", what,
           i / size, test_ref_load (a + i, dtype), test_ref_load (b + i, dtype));
   }
@@ -585,7 +584,8 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
       fail_unless (mock_cuda_watched_copies () > 0,
           "update %u not copied from the pinned buffer", k);
     /* the producer refills its buffer right away */
-    test_rng_fill (map.data, map.size / test_ref_dtype_size (ddt), ddt, &s, TRUE);
+    test_rng_fill (map.data, map.size / test_ref_dtype_size (ddt), ddt, &s,
+        TRUE);
     if (k == 15)
       assert_pair_same (&p, "after 16 pinned updates");
   }

@@ -165,14 +165,15 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
         u->skip[i] = 1;
     }
   }
-  test_rng_fill_adversarial (u->deltas, u->n * u->cols, delta_dtype, &s, adversarial,
-      non_finite);
+  test_rng_fill_adversarial (u->deltas, u->n * u->cols, delta_dtype, &s,
+      adversarial, non_finite);
   if (u->non_finite == GST_SHARED_MATRIX_NON_FINITE_DROP) {
     /* one NaN or infinity in about every third row */
     for (i = 0; i < u->n; i++)
       if (test_rng_next (&s) % 3 == 0)
-        test_ref_store (u->deltas + (i * u->cols + test_rng_next (&s) % u->cols) * dsize,
-            delta_dtype, (test_rng_next (&s) % 3) == 0 ? NAN :
+        test_ref_store (u->deltas + (i * u->cols +
+                test_rng_next (&s) % u->cols) * dsize, delta_dtype,
+            (test_rng_next (&s) % 3) == 0 ? NAN :
             (test_rng_next (&s) & 1) ? INFINITY : -INFINITY);
     for (i = 0; i < u->n; i++)
       if (!test_ref_row_is_finite (u->deltas + i * u->cols * dsize, delta_dtype,
@@ -181,7 +182,8 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
   }
 
   u->initial = g_malloc (u->rows * u->cols * test_ref_dtype_size (dtype));
-  test_rng_fill_adversarial (u->initial, u->rows * u->cols, dtype, &s, adversarial, FALSE);
+  test_rng_fill_adversarial (u->initial, u->rows * u->cols, dtype, &s,
+      adversarial, FALSE);
   return u;
 }
 

@@ -407,8 +407,8 @@ GST_START_TEST (test_snapshot_every)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS, pts,
             100 + i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     if (i % 3 == 0) {
       fail_unless_equals_int (gst_harness_buffers_in_queue (h), 1);
       buf = gst_harness_pull (h);
@@ -471,8 +471,8 @@ GST_START_TEST (test_snapshot_npy)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * GST_SECOND, i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     buf = gst_harness_pull (h);
     fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i + 1);
     fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
@@ -553,8 +553,8 @@ GST_START_TEST (test_snapshot_interval)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * 250 * GST_MSECOND, i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     if (i == 4)
       memcpy (at_1s, ref, sizeof ref);
     if (i == 8)
@@ -599,8 +599,8 @@ GST_START_TEST (test_unlinked_src)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * GST_SECOND, i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   /* EOS has nowhere to go (FALSE is the usual answer of an unlinked pad),
    * but no snapshot is attempted and nothing errors */
@@ -637,8 +637,8 @@ GST_START_TEST (test_snapshot_signal)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             (i + 1) * GST_SECOND, i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   g_signal_emit_by_name (el, "snapshot", &sample);
   fail_unless (sample != NULL);
@@ -765,7 +765,8 @@ GST_START_TEST (test_malformed_buffer)
   set_update_caps (h, SNAP_COLS);
   fail_unless_equals_int (push_update (h, idx, 2, d, SNAP_COLS, 0, 0),
       GST_FLOW_OK);
-  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
 
   /* two records of 4 + 4 * 4 = 20 bytes, plus 3 stray bytes = 43 */
   buf = make_update (idx, 2, d, SNAP_COLS, GST_SECOND, 1);
@@ -944,7 +945,8 @@ GST_START_TEST (test_invalid_index)
   set_update_caps (h, SNAP_COLS);
   fail_unless_equals_int (push_update (h, good, 2, d, SNAP_COLS, 0, 10),
       GST_FLOW_OK);
-  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, good, 2, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, good, 2, d);
 
   /* error (default): whole update rejected, message names the index */
   fail_unless_equals_int (push_update (h, bad, 3, d, SNAP_COLS, 1, 11),
@@ -976,9 +978,10 @@ GST_START_TEST (test_invalid_index)
       GST_FLOW_OK);
   fail_unless_equals_int (push_update (h, negative, 2, d, SNAP_COLS, 1, 21),
       GST_FLOW_OK);
-  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, bad, 3, d);
-  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, negative, 2,
-      d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, bad, 3, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, negative, 2, d);
   assert_matrix_equals (el, ref, SNAP_ROWS, SNAP_COLS);
   fail_unless_equals_uint64 (get_u64 (el, "rows-dropped"), 2);
   fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 3);
@@ -1011,8 +1014,8 @@ GST_START_TEST (test_non_finite)
     switch (policy) {
       case GST_SHARED_MATRIX_NON_FINITE_APPLY:
         fail_unless_equals_int (ret, GST_FLOW_OK);
-        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-            3, d);
+        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+            GST_SHARED_MATRIX_OP_ADD, idx, 3, d);
         fail_unless (isnan (ref[2 * SNAP_COLS + 1]));
         fail_unless (isinf (ref[3 * SNAP_COLS + 2]));
         fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 3);
@@ -1022,8 +1025,8 @@ GST_START_TEST (test_non_finite)
         break;
       case GST_SHARED_MATRIX_NON_FINITE_DROP:
         fail_unless_equals_int (ret, GST_FLOW_OK);
-        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-            1, d);
+        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+            GST_SHARED_MATRIX_OP_ADD, idx, 1, d);
         fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 1);
         fail_unless_equals_uint64 (get_u64 (el, "rows-dropped"), 2);
         fail_unless_equals_uint64 (get_u64 (el, "version"), 1);
@@ -1119,8 +1122,8 @@ GST_START_TEST (test_share_by_name)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (i % 2 ? hb : ha, idx, SNAP_N, d,
             SNAP_COLS, i, i), GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   assert_matrix_equals (a, ref, SNAP_ROWS, SNAP_COLS);
   assert_matrix_equals (b, ref, SNAP_ROWS, SNAP_COLS);
@@ -1164,8 +1167,8 @@ GST_START_TEST (test_share_by_object)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS, i, i),
         GST_FLOW_OK);
-    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   teardown (h, el, NULL);
   /* the application's object holds the result after the element is gone */

@@ -143,7 +143,7 @@ test_ref_bfloat16_to_float (guint16 bits)
   return narrow_to_float (bits, 7, 8);
 }
 
-/* ---- elements --------------------------------------------------------------- */
+/* ---- elements ---------------------------------------------------------- */
 
 REF_FN gdouble
 test_ref_load (const guint8 * p, GstSharedMatrixDType dtype)
@@ -264,7 +264,7 @@ test_ref_same_elements (const guint8 * a, const guint8 * b, gsize count,
   return TRUE;
 }
 
-/* ---- the ops ------------------------------------------------------------------ */
+/* ---- the ops ----------------------------------------------------------- */
 
 REF_FN gdouble
 test_ref_combine (GstSharedMatrixOp op, gdouble a, gdouble b)

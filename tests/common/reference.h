@@ -36,7 +36,7 @@ G_BEGIN_DECLS
 const gchar *test_ref_op_name (gint op);
 const gchar *test_ref_dtype_name (gint dtype);
 
-/* ---- elements ------------------------------------------------------------ */
+/* ---- elements ---------------------------------------------------------- */
 
 guint test_ref_dtype_size (GstSharedMatrixDType dtype);
 
@@ -63,7 +63,7 @@ gboolean test_ref_same_element (const guint8 * a, const guint8 * b,
 gboolean test_ref_same_elements (const guint8 * a, const guint8 * b,
     gsize count, GstSharedMatrixDType dtype, gsize * where);
 
-/* ---- the ops --------------------------------------------------------------- */
+/* ---- the ops ----------------------------------------------------------- */
 
 /* @a op @b, exact in double (the caller rounds) */
 gdouble test_ref_combine (GstSharedMatrixOp op, gdouble a, gdouble b);

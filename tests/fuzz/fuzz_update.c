@@ -95,8 +95,8 @@ make_matrix (guint64 rows, guint cols, gint dtype, gboolean special,
 
   init = g_malloc (size);
   for (k = 0; k < rows * cols; k++)
-    test_ref_store (init + k * esize, dtype, special ? special_value (k * 7 + 3) :
-        ((gint) (k % 13) - 6) * 0.25);
+    test_ref_store (init + k * esize, dtype,
+        special ? special_value (k * 7 + 3) : ((gint) (k % 13) - 6) * 0.25);
   bytes = g_bytes_new (init, size);
   CHECK (gst_shared_matrix_set_value (m, bytes, &err), "set_value: %s",
       err ? err->message : "?");
@@ -302,7 +302,8 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
         "op %d: element (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT ") of a %s "
         "matrix is %.17g, the reference says %.17g (was %.17g)", op,
         i / cols, i % cols, gst_shared_matrix_dtype_to_string (mdtype),
-        test_ref_load (got + i * msize, mdtype), test_ref_load (ref + i * msize, mdtype),
+        test_ref_load (got + i * msize, mdtype),
+        test_ref_load (ref + i * msize, mdtype),
         test_ref_load (init + i * msize, mdtype));
   }
 
