@@ -15,7 +15,9 @@
 # fails the test it happens in: ASan and UBSan stop the process on the
 # first error (halt_on_error), LeakSanitizer reports at exit and makes the
 # exit status non-zero. tests/lsan.supp lists the one-time allocations of
-# GLib/GStreamer that are not ours. Exits 77 (skipped) when the compiler
+# GLib/GStreamer that are not ours. The tests see only the system plugins
+# they use (GST_PLUGIN_SYSTEM_PATH_1_0 in tests/meson.build's test_env), so
+# other plugins of the machine cannot leak into the result. Exits 77 (skipped) when the compiler
 # cannot build sanitized programs.
 set -euo pipefail
 

@@ -11,8 +11,8 @@ DEBIAN_PACKAGES=(
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
-  python3-gi python3-gst-1.0 python3-numpy valgrind clang-14 libclang-rt-14-dev
-  gi-docgen
+  python3-gi python3-gst-1.0 python3-numpy python3-pytest valgrind clang-14
+  libclang-rt-14-dev gi-docgen
 )
 
 missing=()

@@ -26,7 +26,8 @@
 #include "backend.h"
 #include "gstsharedmatrix.h"
 #include "sharedmatrix-ops.h"
-#include "test-values.h"
+#include "random.h"
+#include "reference.h"
 
 /* @lazy: queued work runs only when the host waits for it, which exposes
  * any missing wait; otherwise at random moments as well */
@@ -68,7 +69,7 @@ make_shape (guint64 rows, guint cols, int dtype)
   shape.rows = rows;
   shape.cols = cols;
   shape.dtype = dtype;
-  shape.row_bytes = (gsize) cols * sm_dtype_size (dtype);
+  shape.row_bytes = (gsize) cols * test_ref_dtype_size (dtype);
   return shape;
 }
 
@@ -103,14 +104,13 @@ static void
 assert_same (const guint8 * a, const guint8 * b, gsize bytes, int dtype,
     const gchar * what)
 {
-  unsigned size = sm_dtype_size (dtype);
+  unsigned size = test_ref_dtype_size (dtype);
   gsize i;
 
   for (i = 0; i < bytes; i += size) {
-    if (memcmp (a + i, b + i, size) != 0 &&
-        !(isnan (sm_load (a + i, dtype)) && isnan (sm_load (b + i, dtype))))
+    if (!test_ref_same_element (a + i, b + i, dtype))
       fail ("%s: element %" G_GSIZE_FORMAT ": cpu %.17g, cuda %.17g", what,
-          i / size, sm_load (a + i, dtype), sm_load (b + i, dtype));
+          i / size, test_ref_load (a + i, dtype), test_ref_load (b + i, dtype));
   }
   fail_unless (mock_cuda_first_misuse () == NULL, "%s: %s", what,
       mock_cuda_first_misuse ());
@@ -231,7 +231,7 @@ GST_START_TEST (test_mock_zero_fill_and_roundtrip)
     assert_pair_same (&p, "new matrix");
     bytes = p.shape.rows * p.shape.row_bytes;
     data = g_malloc (bytes);
-    fill_random (data, bytes / sm_dtype_size (dtype), dtype, &s, TRUE);
+    test_rng_fill (data, bytes / test_ref_dtype_size (dtype), dtype, &s, TRUE);
     fail_unless (sm_backend_cpu.write (p.cpu, data, NULL));
     fail_unless (sm_backend_cuda.write (p.gpu, data, NULL));
     assert_pair_same (&p, "write/read");
@@ -253,8 +253,8 @@ GST_START_TEST (test_mock_ops_match_cpu)
   guint64 s = 77 + __i__, rows = 157;
   guint cols = 45, k;
   gsize nmax = 400, i;
-  guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
-  guint8 *deltas = g_malloc (nmax * cols * sm_dtype_size (ddt));
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
+  guint8 *deltas = g_malloc (nmax * cols * test_ref_dtype_size (ddt));
   gint64 *idx = g_new (gint64, nmax);
   gint32 *idx32 = g_new (gint32, nmax);
   guint8 *skip = g_malloc0 (nmax);
@@ -263,7 +263,7 @@ GST_START_TEST (test_mock_ops_match_cpu)
   Pair p;
 
   configure_full (1 << 30, __i__ % 2);
-  fill_random (initial, rows * cols, dtype, &s, TRUE);
+  test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
   pair_init (&p, rows, cols, dtype, initial);
 
   for (k = 0; k < 40; k++) {
@@ -273,11 +273,11 @@ GST_START_TEST (test_mock_ops_match_cpu)
 
     for (i = 0; i < n; i++) {
       idx[i] = k % 7 == 0 ? 3 : k % 7 == 1 ? (i % 2 ? 0 : (gint64) rows - 1)
-          : (gint64) (rng_next (&s) % rows);
+          : (gint64) (test_rng_next (&s) % rows);
       idx32[i] = (gint32) idx[i];
-      skip[i] = use_skip && rng_next (&s) % 4 == 0;
+      skip[i] = use_skip && test_rng_next (&s) % 4 == 0;
     }
-    fill_random (deltas, n * cols, ddt, &s, k % 4 == 0);
+    test_rng_fill (deltas, n * cols, ddt, &s, k % 4 == 0);
     plan.op = op;
     plan.indices = k % 2 ? (guint8 *) idx : (guint8 *) idx32;
     plan.indices_int64 = k % 2;
@@ -291,8 +291,8 @@ GST_START_TEST (test_mock_ops_match_cpu)
     if (k == 30)
       assert_gather_same (&p, (guint8 *) idx, TRUE, n, "gather in between");
   }
-  what = g_strdup_printf ("op %s, matrix %s, deltas %s", op_names[op],
-      dtype_names[dtype], dtype_names[ddt]);
+  what = g_strdup_printf ("op %s, matrix %s, deltas %s", test_ref_op_name (op),
+      test_ref_dtype_name (dtype), test_ref_dtype_name (ddt));
   assert_pair_same (&p, what);
   g_free (what);
   pair_clear (&p);
@@ -321,8 +321,8 @@ GST_START_TEST (test_mock_big_update_chunked)
   configure_full ((gsize) 1 << 30, TRUE);
   pair_init (&p, rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, NULL);
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (i % 10 == 0 ? 9 : rng_next (&s) % rows);
-  fill_random (deltas, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64, &s, FALSE);
+    idx[i] = (gint32) (i % 10 == 0 ? 9 : test_rng_next (&s) % rows);
+  test_rng_fill (deltas, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64, &s, FALSE);
   plan.indices = (guint8 *) idx;
   plan.deltas = deltas;
   plan.delta_dtype = GST_SHARED_MATRIX_DTYPE_FLOAT64;
@@ -364,8 +364,8 @@ GST_START_TEST (test_mock_slot_growth_fails)
   configure (rows * cols * 4 + 4 * ((gsize) 1 << 20) + 4096);
   pair_init (&p, rows, cols, 0, NULL);
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (&s) % rows);
-  fill_random (deltas, n * cols, 0, &s, FALSE);
+    idx[i] = (gint32) (test_rng_next (&s) % rows);
+  test_rng_fill (deltas, n * cols, 0, &s, FALSE);
   plan.op = GST_SHARED_MATRIX_OP_ADD;
   plan.indices = (guint8 *) idx;
   plan.deltas = deltas;
@@ -434,8 +434,8 @@ GST_START_TEST (test_mock_updates_do_not_synchronise)
   gpu = sm_backend_cuda.create (&shape, -1, &err);
   fail_unless (gpu != NULL);
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (&s) % rows);
-  fill_random ((guint8 *) deltas, n * cols, 0, &s, FALSE);
+    idx[i] = (gint32) (test_rng_next (&s) % rows);
+  test_rng_fill ((guint8 *) deltas, n * cols, 0, &s, FALSE);
   plan.op = GST_SHARED_MATRIX_OP_ADD;
   plan.indices = (guint8 *) idx;
   plan.deltas = (guint8 *) deltas;
@@ -534,9 +534,9 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
   gboolean lazy = __i__ % 2 == 0;
   guint64 s = 991 + __i__, rows = 157;
   guint cols = 45, k;
-  gsize nmax = 400, i, drow = cols * sm_dtype_size (ddt);
+  gsize nmax = 400, i, drow = cols * test_ref_dtype_size (ddt);
   gsize size = nmax * 8 + nmax * drow;
-  guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
   guint8 *skip = g_malloc0 (nmax);
   SmUpdatePlan plan;
   GstAllocator *alloc;
@@ -545,7 +545,7 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
   Pair p;
 
   configure_full (1 << 30, lazy);
-  fill_random (initial, rows * cols, dtype, &s, TRUE);
+  test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
   pair_init (&p, rows, cols, dtype, initial);
   alloc = sm_backend_cuda.staging_allocator (p.gpu);
   mem = gst_allocator_alloc (alloc, size, NULL);
@@ -559,7 +559,7 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
 
     /* the element's layout: n indices, then n delta rows, unaligned */
     for (i = 0; i < n; i++) {
-      gint64 r = k % 5 == 0 ? 3 : (gint64) (rng_next (&s) % rows);
+      gint64 r = k % 5 == 0 ? 3 : (gint64) (test_rng_next (&s) % rows);
 
       if (int64)
         memcpy (map.data + i * 8, &r, 8);
@@ -568,9 +568,9 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
 
         memcpy (map.data + i * 4, &r32, 4);
       }
-      skip[i] = use_skip && rng_next (&s) % 4 == 0;
+      skip[i] = use_skip && test_rng_next (&s) % 4 == 0;
     }
-    fill_random (deltas, n * cols, ddt, &s, k % 4 == 0);
+    test_rng_fill (deltas, n * cols, ddt, &s, k % 4 == 0);
     plan.op = k % 6;
     plan.indices = map.data;
     plan.indices_int64 = int64;
@@ -584,7 +584,8 @@ GST_START_TEST (test_mock_pinned_updates_match_cpu)
       fail_unless (mock_cuda_watched_copies () > 0,
           "update %u not copied from the pinned buffer", k);
     /* the producer refills its buffer right away */
-    fill_random (map.data, map.size / sm_dtype_size (ddt), ddt, &s, TRUE);
+    test_rng_fill (map.data, map.size / test_ref_dtype_size (ddt), ddt, &s,
+        TRUE);
     if (k == 15)
       assert_pair_same (&p, "after 16 pinned updates");
   }
@@ -625,8 +626,8 @@ GST_START_TEST (test_mock_pinned_update_chunked)
   fail_unless (gst_memory_map (mem, &map, GST_MAP_READWRITE));
   idx = (gint32 *) map.data;
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (&s) % rows);
-  fill_random (map.data + n * 4, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64,
+    idx[i] = (gint32) (test_rng_next (&s) % rows);
+  test_rng_fill (map.data + n * 4, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64,
       &s, FALSE);
   plan.op = GST_SHARED_MATRIX_OP_ADD;
   plan.indices = map.data;
@@ -676,8 +677,8 @@ small_update (GstSharedMatrix * m, guint64 seed, GError ** error)
   guint i;
 
   for (i = 0; i < G_N_ELEMENTS (idx); i++)
-    idx[i] = (gint32) (rng_next (&seed) % gst_shared_matrix_get_rows (m));
-  fill_random ((guint8 *) deltas, G_N_ELEMENTS (idx) * cols,
+    idx[i] = (gint32) (test_rng_next (&seed) % gst_shared_matrix_get_rows (m));
+  test_rng_fill ((guint8 *) deltas, G_N_ELEMENTS (idx) * cols,
       GST_SHARED_MATRIX_DTYPE_FLOAT32, &seed, FALSE);
   ok = gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, idx,
       G_N_ELEMENTS (idx), GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
@@ -890,8 +891,8 @@ GST_START_TEST (test_mock_partial_update_loses_the_matrix)
       GST_SHARED_MATRIX_BACKEND_CUDA, &err);
   fail_unless (m != NULL, "%s", err ? err->message : "?");
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (&s) % rows);
-  fill_random (deltas, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64, &s, FALSE);
+    idx[i] = (gint32) (test_rng_next (&s) % rows);
+  test_rng_fill (deltas, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT64, &s, FALSE);
   mock_cuda_inject_fault (MOCK_CUDA_MEMCPY, 2, cudaErrorInvalidValue, FALSE);
   fail_if (gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, idx, n,
           GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
@@ -1027,11 +1028,11 @@ update_buffer (guint64 seed)
 
   gst_buffer_map (buf, &map, GST_MAP_WRITE);
   for (i = 0; i < n; i++) {
-    gint32 r = (gint32) (rng_next (&seed) % FAULT_ROWS);
+    gint32 r = (gint32) (test_rng_next (&seed) % FAULT_ROWS);
 
     memcpy (map.data + i * 4, &r, 4);
   }
-  fill_random (map.data + n * 4, n * FAULT_COLS,
+  test_rng_fill (map.data + n * 4, n * FAULT_COLS,
       GST_SHARED_MATRIX_DTYPE_FLOAT32, &seed, FALSE);
   gst_buffer_unmap (buf, &map);
   return buf;

@@ -26,7 +26,8 @@
 
 #include "gstsharedmatrix.h"
 #include "sharedmatrix-ops.h"
-#include "test-values.h"
+#include "random.h"
+#include "reference.h"
 
 static GstSharedMatrix *
 new_matrix (guint64 rows, guint cols, int dtype, GstSharedMatrixBackend b,
@@ -40,7 +41,7 @@ new_matrix (guint64 rows, guint cols, int dtype, GstSharedMatrixBackend b,
   fail_unless_equals_int (gst_shared_matrix_get_backend (m), b);
   if (initial) {
     GBytes *bytes = g_bytes_new_static (initial,
-        rows * cols * sm_dtype_size (dtype));
+        rows * cols * test_ref_dtype_size (dtype));
 
     fail_unless (gst_shared_matrix_set_value (m, bytes, &err), "%s",
         err ? err->message : "?");
@@ -56,7 +57,7 @@ assert_same (GBytes * cpu, GBytes * gpu, int dtype, const gchar * what)
   gsize a_size, b_size, i;
   const guint8 *a = g_bytes_get_data (cpu, &a_size);
   const guint8 *b = g_bytes_get_data (gpu, &b_size);
-  unsigned size = sm_dtype_size (dtype);
+  unsigned size = test_ref_dtype_size (dtype);
 
   fail_unless_equals_uint64 (a_size, b_size);
   for (i = 0; i < a_size; i += size) {
@@ -64,8 +65,8 @@ assert_same (GBytes * cpu, GBytes * gpu, int dtype, const gchar * what)
 
     if (memcmp (a + i, b + i, size) == 0)
       continue;
-    x = sm_load (a + i, dtype);
-    y = sm_load (b + i, dtype);
+    x = test_ref_load (a + i, dtype);
+    y = test_ref_load (b + i, dtype);
     if (isnan (x) && isnan (y))
       continue;
     fail ("%s: element %" G_GSIZE_FORMAT " differs: cpu %.17g, cuda %.17g",
@@ -126,13 +127,13 @@ GST_START_TEST (test_cuda_ops_match_cpu)
   guint64 s = 1000 + __i__, rows = 211;
   guint cols = 77, k;
   gsize n = 500, i;
-  guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
-  guint8 *deltas = g_malloc (n * cols * sm_dtype_size (ddt));
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
+  guint8 *deltas = g_malloc (n * cols * test_ref_dtype_size (ddt));
   gint64 *idx = g_new (gint64, n);
   GstSharedMatrix *cpu, *gpu;
   gchar *what;
 
-  fill_random (initial, rows * cols, dtype, &s, TRUE);
+  test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
   cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU, initial);
   gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA, initial);
 
@@ -140,14 +141,14 @@ GST_START_TEST (test_cuda_ops_match_cpu)
   for (k = 0; k < 4; k++) {
     for (i = 0; i < n; i++)
       idx[i] = k == 1 ? 5 : k == 2 ? (i % 2 ? 0 : (gint64) rows - 1) :
-          (gint64) (rng_next (&s) % rows);
-    fill_random (deltas, n * cols, ddt, &s, k == 3);
+          (gint64) (test_rng_next (&s) % rows);
+    test_rng_fill (deltas, n * cols, ddt, &s, k == 3);
     fail_unless (update_both (cpu, gpu, op, idx, k == 2 ? 3 : n, TRUE,
             deltas, ddt, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
             GST_SHARED_MATRIX_NON_FINITE_APPLY));
   }
-  what = g_strdup_printf ("op %s, matrix %s, deltas %s", op_names[op],
-      dtype_names[dtype], dtype_names[ddt]);
+  what = g_strdup_printf ("op %s, matrix %s, deltas %s", test_ref_op_name (op),
+      test_ref_dtype_name (dtype), test_ref_dtype_name (ddt));
   assert_same_matrix (cpu, gpu, what);
   g_free (what);
   gst_object_unref (cpu);
@@ -171,10 +172,10 @@ GST_START_TEST (test_cuda_policies)
   GstSharedMatrix *gpu = new_matrix (rows, cols, 0,
       GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
 
-  fill_random ((guint8 *) d, n * cols, 0, &s, FALSE);
+  test_rng_fill ((guint8 *) d, n * cols, 0, &s, FALSE);
   for (i = 0; i < n; i++)
     idx[i] = i % 9 == 0 ? -3 : i % 11 == 0 ? (gint32) rows :
-        (gint32) (rng_next (&s) % rows);
+        (gint32) (test_rng_next (&s) % rows);
   d[3 * cols + 2] = NAN;
   d[20 * cols] = INFINITY;
 
@@ -227,8 +228,8 @@ GST_START_TEST (test_cuda_big_update_chunked)
   int op;
 
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (&s) % rows);
-  fill_random (d, n * cols, 0, &s, FALSE);
+    idx[i] = (gint32) (test_rng_next (&s) % rows);
+  test_rng_fill (d, n * cols, 0, &s, FALSE);
   for (op = GST_SHARED_MATRIX_OP_ADD; op >= GST_SHARED_MATRIX_OP_SET; op--)
     fail_unless (update_both (cpu, gpu, op, idx, n, FALSE, d, 0,
             GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
@@ -258,8 +259,8 @@ GST_START_TEST (test_cuda_many_updates_in_flight)
 
   for (k = 0; k < 300; k++) {
     for (i = 0; i < n; i++)
-      idx[i] = (gint32) (rng_next (&s) % (k % 2 ? 1000 : rows));
-    fill_random (d, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s, FALSE);
+      idx[i] = (gint32) (test_rng_next (&s) % (k % 2 ? 1000 : rows));
+    test_rng_fill (d, n * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s, FALSE);
     fail_unless (update_both (cpu, gpu, k % 6, idx, n, FALSE, d,
             GST_SHARED_MATRIX_DTYPE_FLOAT16,
             GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
@@ -284,10 +285,10 @@ GST_START_TEST (test_cuda_gather_and_set_value)
     guint64 s = 11 + dtype, rows = 4000;
     guint cols = 300;
     gsize n, i;
-    guint8 *initial = g_malloc (rows * cols * sm_dtype_size (dtype));
+    guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
     GstSharedMatrix *cpu, *gpu;
 
-    fill_random (initial, rows * cols, dtype, &s, TRUE);
+    test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
     cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
         initial);
     gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
@@ -302,7 +303,7 @@ GST_START_TEST (test_cuda_gather_and_set_value)
 
       for (i = 0; i < n; i++)
         idx[i] = i % 4 == 1 ? 0 : i % 4 == 2 ? (gint64) rows - 1 :
-            (gint64) (rng_next (&s) % rows);
+            (gint64) (test_rng_next (&s) % rows);
       ib = g_bytes_new_take (idx, n * 8);
       a = gst_shared_matrix_gather_bytes (cpu, ib,
           GST_SHARED_MATRIX_INDEX_TYPE_INT64, &err);
@@ -332,7 +333,7 @@ GST_START_TEST (test_cuda_npy_roundtrip)
   GstSharedMatrix *cpu, *gpu, *back;
   GError *err = NULL;
 
-  fill_random (initial, rows * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s,
+  test_rng_fill (initial, rows * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &s,
       FALSE);
   cpu = new_matrix (rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT16,
       GST_SHARED_MATRIX_BACKEND_CPU, initial);
@@ -490,8 +491,8 @@ fill_update_buffer (GstBuffer * buf, GstSharedMatrix * cpu, gsize n,
   idx = (gint32 *) map.data;
   d = (float *) (map.data + n * 4);
   for (i = 0; i < n; i++)
-    idx[i] = (gint32) (rng_next (s) % rows);
-  fill_random ((guint8 *) d, n * cols, 0, s, FALSE);
+    idx[i] = (gint32) (test_rng_next (s) % rows);
+  test_rng_fill ((guint8 *) d, n * cols, 0, s, FALSE);
   fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
           n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
   gst_buffer_unmap (buf, &map);
@@ -585,8 +586,8 @@ GST_START_TEST (test_cuda_staging_allocator)
     gint32 *idx = (gint32 *) map.data;
 
     for (i = 0; i < n; i++)
-      idx[i] = (gint32) (rng_next (&s) % rows);
-    fill_random (map.data + n * 4, n * cols, 0, &s, FALSE);
+      idx[i] = (gint32) (test_rng_next (&s) % rows);
+    test_rng_fill (map.data + n * 4, n * cols, 0, &s, FALSE);
     update_both (cpu, gpu, k % 2 ? GST_SHARED_MATRIX_OP_ADD :
         GST_SHARED_MATRIX_OP_SET, map.data, n, FALSE, map.data + n * 4, 0,
         0, 0);

@@ -8,7 +8,8 @@
  * (plugin/lib/update-grouping.c, from the internal library). Independently,
  * the same update goes through the public API into a matrix on the CPU
  * backend. The two results must be identical byte for byte (a NaN matches
- * any NaN, see describe_first_difference ()), for every
+ * any NaN, see describe_first_difference ()), and the CPU result must
+ * equal the tests' own reference (tests/common/reference.h), for every
  * op x matrix dtype x delta dtype, on random and adversarial updates (all
  * duplicates, one row, empty, first/last rows, dropped rows, NaN/Inf,
  * subnormals, overflow), in several launch geometries and block orders,
@@ -22,51 +23,11 @@
 #include "gstsharedmatrix.h"
 #include "update-grouping.h"
 #include "kernel-emulation.h"
-#include "test-values.h"
+#include "random.h"
+#include "reference.h"
 
 #define N_OPS 6
 #define N_DTYPES 4
-
-/* ---- deterministic data ------------------------------------------------- */
-
-/* Values that stress rounding and the special cases. */
-static double
-adversarial_value (guint64 * s)
-{
-  static const double values[] = {
-    0.0, -0.0, 1.0, -1.0, 0.5, 1.0 + 1.0 / 2048, 1.0 + 1.0 / 256,
-    65504.0, 65520.0, -65504.0, 6e-8, -6e-8, 1e-5, 3e-39, -1e-45,
-    3.4e38, -3.4e38, 1e300, -1e300, 1e-310, 2.5, 3.5,
-  };
-  guint64 r = rng_next (s) % (G_N_ELEMENTS (values) + 4);
-
-  if (r < G_N_ELEMENTS (values))
-    return values[r];
-  return rng_double (s, -1e5, 1e5);
-}
-
-static void
-fill_adversarial (guint8 * data, gsize count, int dtype, guint64 * s,
-    gboolean adversarial, gboolean non_finite)
-{
-  unsigned size = sm_dtype_size (dtype);
-  gsize i;
-
-  for (i = 0; i < count; i++) {
-    double v;
-    guint64 r = rng_next (s) % 16;
-
-    if (non_finite && r == 0)
-      v = NAN;
-    else if (non_finite && r == 1)
-      v = (rng_next (s) & 1) ? INFINITY : -INFINITY;
-    else if (adversarial && r < 8)
-      v = adversarial_value (s);
-    else
-      v = rng_double (s, -3.0, 3.0);
-    sm_store (data + i * size, dtype, v);
-  }
-}
 
 /* ---- one update, both ways ---------------------------------------------- */
 
@@ -124,7 +85,7 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
 {
   Update *u = g_new0 (Update, 1);
   guint64 s = seed * 0x9E3779B97F4A7C15ULL + c + 1;
-  gsize dsize = sm_dtype_size (delta_dtype), i;
+  gsize dsize = test_ref_dtype_size (delta_dtype), i;
   gboolean non_finite = FALSE, adversarial = FALSE;
 
   u->rows = 97;
@@ -185,42 +146,44 @@ make_update (UpdateCase c, int dtype, int delta_dtype, guint64 seed)
   u->deltas = u->deltas_mem + 1;
   u->skip = g_malloc0 (MAX (u->n, 1));
   {
-    guint64 dup = rng_next (&s) % u->rows;
+    guint64 dup = test_rng_next (&s) % u->rows;
 
     for (i = 0; i < u->n; i++) {
-      gint64 r = (gint64) (rng_next (&s) % u->rows);
+      gint64 r = (gint64) (test_rng_next (&s) % u->rows);
 
       if (c == CASE_ALL_DUPLICATES || c == CASE_ONE_ROW)
         r = (gint64) dup;
       else if (c == CASE_FIRST_LAST)
         r = (i % 3 == 0) ? 0 : (i % 3 == 1) ? (gint64) u->rows - 1 : r;
-      else if (c == CASE_INVALID_DROPPED && rng_next (&s) % 4 == 0) {
+      else if (c == CASE_INVALID_DROPPED && test_rng_next (&s) % 4 == 0) {
         static const gint64 bad[] = { -1, 97, 98, 1000, G_MININT32 };
 
-        r = bad[rng_next (&s) % G_N_ELEMENTS (bad)];
+        r = bad[test_rng_next (&s) % G_N_ELEMENTS (bad)];
       }
       set_index (u, i, r);
       if (r < 0 || (guint64) r >= u->rows)
         u->skip[i] = 1;
     }
   }
-  fill_adversarial (u->deltas, u->n * u->cols, delta_dtype, &s, adversarial,
-      non_finite);
+  test_rng_fill_adversarial (u->deltas, u->n * u->cols, delta_dtype, &s,
+      adversarial, non_finite);
   if (u->non_finite == GST_SHARED_MATRIX_NON_FINITE_DROP) {
     /* one NaN or infinity in about every third row */
     for (i = 0; i < u->n; i++)
-      if (rng_next (&s) % 3 == 0)
-        sm_store (u->deltas + (i * u->cols + rng_next (&s) % u->cols) * dsize,
-            delta_dtype, (rng_next (&s) % 3) == 0 ? NAN :
-            (rng_next (&s) & 1) ? INFINITY : -INFINITY);
+      if (test_rng_next (&s) % 3 == 0)
+        test_ref_store (u->deltas + (i * u->cols +
+                test_rng_next (&s) % u->cols) * dsize, delta_dtype,
+            (test_rng_next (&s) % 3) == 0 ? NAN :
+            (test_rng_next (&s) & 1) ? INFINITY : -INFINITY);
     for (i = 0; i < u->n; i++)
-      if (!sm_row_is_finite (u->deltas + i * u->cols * dsize, delta_dtype,
+      if (!test_ref_row_is_finite (u->deltas + i * u->cols * dsize, delta_dtype,
               u->cols))
         u->skip[i] = 1;
   }
 
-  u->initial = g_malloc (u->rows * u->cols * sm_dtype_size (dtype));
-  fill_adversarial (u->initial, u->rows * u->cols, dtype, &s, adversarial, FALSE);
+  u->initial = g_malloc (u->rows * u->cols * test_ref_dtype_size (dtype));
+  test_rng_fill_adversarial (u->initial, u->rows * u->cols, dtype, &s,
+      adversarial, FALSE);
   return u;
 }
 
@@ -245,7 +208,7 @@ apply_cpu (const Update * u, int op, int dtype, int delta_dtype)
 
   fail_unless (m != NULL, "%s", err ? err->message : "");
   init = g_bytes_new_static (u->initial,
-      u->rows * u->cols * sm_dtype_size (dtype));
+      u->rows * u->cols * test_ref_dtype_size (dtype));
   fail_unless (gst_shared_matrix_set_value (m, init, &err), "%s",
       err ? err->message : "");
   g_bytes_unref (init);
@@ -279,8 +242,8 @@ static guint8 *
 apply_emulated (const Update * u, int op, int dtype, int delta_dtype,
     Variant v)
 {
-  gsize bytes = u->rows * u->cols * sm_dtype_size (dtype);
-  gsize drow = (gsize) u->cols * sm_dtype_size (delta_dtype);
+  gsize bytes = u->rows * u->cols * test_ref_dtype_size (dtype);
+  gsize drow = (gsize) u->cols * test_ref_dtype_size (delta_dtype);
   guint8 *matrix = g_memdup2 (u->initial, bytes);
   gsize chunk = v == VARIANT_CHUNKED_1 ? 1 : v == VARIANT_CHUNKED_7 ? 7 :
       MAX (u->n, 1);
@@ -299,7 +262,7 @@ apply_emulated (const Update * u, int op, int dtype, int delta_dtype,
     a.rows = g.rows;
     a.group_start = g.group_start;
     a.order = g.order;
-    a.row_bytes = (guint64) u->cols * sm_dtype_size (dtype);
+    a.row_bytes = (guint64) u->cols * test_ref_dtype_size (dtype);
     a.n_groups = g.n_groups;
     a.cols = u->cols;
     a.dtype = dtype;
@@ -325,31 +288,24 @@ apply_emulated (const Update * u, int op, int dtype, int delta_dtype,
   return matrix;
 }
 
+/* NaN matches NaN: the sign and payload of a NaN made by arithmetic are
+ * not part of the semantics; they differ between the CPU backend's
+ * vectorised loops and scalar code on the same machine, and on GPUs (which
+ * return the canonical NaN) */
 static void
 describe_first_difference (const guint8 * a, const guint8 * b, gsize bytes,
-    const Update * u, int dtype, gchar ** where)
+    const Update * u, int dtype, const gchar * a_name, const gchar * b_name,
+    gchar ** where)
 {
-  unsigned size = sm_dtype_size (dtype);
-  gsize i;
+  gsize e;
 
   *where = NULL;
-  for (i = 0; i < bytes; i += size) {
-    if (memcmp (a + i, b + i, size) != 0) {
-      gsize e = i / size;
-
-      /* NaN matches NaN: the sign and payload of a NaN made by arithmetic
-       * are not part of the semantics; they differ between the CPU
-       * backend's vectorised loops and scalar code on the same machine,
-       * and on GPUs (which return the canonical NaN) */
-      if (isnan (sm_load (a + i, dtype)) && isnan (sm_load (b + i, dtype)))
-        continue;
-
-      *where = g_strdup_printf ("element (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT
-          "): cpu %.17g, emulated kernel %.17g", e / u->cols, e % u->cols,
-          sm_load (a + i, dtype), sm_load (b + i, dtype));
-      return;
-    }
-  }
+  if (!test_ref_same_elements (a, b, bytes / test_ref_dtype_size (dtype),
+          dtype, &e))
+    *where = g_strdup_printf ("element (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT
+        "): %s %.17g, %s %.17g", e / u->cols, e % u->cols, a_name,
+        test_ref_load (a + e * test_ref_dtype_size (dtype), dtype), b_name,
+        test_ref_load (b + e * test_ref_dtype_size (dtype), dtype));
 }
 
 static void
@@ -366,13 +322,30 @@ check_combination (int op, int dtype, int delta_dtype)
     Variant v;
 
     fail_unless_equals_uint64 (bytes,
-        u->rows * u->cols * sm_dtype_size (dtype));
+        u->rows * u->cols * test_ref_dtype_size (dtype));
     /* not a vacuous comparison: every case but the empty one changes rows */
     if (c == CASE_EMPTY)
       fail_unless (memcmp (expect, u->initial, bytes) == 0);
     else
       fail_if (memcmp (expect, u->initial, bytes) == 0, "case %s changed "
           "nothing", case_names[c]);
+
+    /* the CPU backend against the tests' independent reference */
+    {
+      guint8 *ref = g_memdup2 (u->initial, bytes);
+      gchar *where;
+
+      fail_unless (test_ref_update (ref, u->rows, u->cols, dtype, op,
+              u->indices, u->int64 ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 :
+              GST_SHARED_MATRIX_INDEX_TYPE_INT32, u->n, u->deltas,
+              delta_dtype, u->invalid_index, u->non_finite, NULL));
+      describe_first_difference (ref, expect, bytes, u, dtype, "reference",
+          "cpu", &where);
+      fail_unless (where == NULL, "op %s, matrix %s, deltas %s, case %s: %s",
+          test_ref_op_name (op), test_ref_dtype_name (dtype),
+          test_ref_dtype_name (delta_dtype), case_names[c], where);
+      g_free (ref);
+    }
 
     for (v = 0; v < N_VARIANTS; v++) {
       guint8 *got;
@@ -382,10 +355,11 @@ check_combination (int op, int dtype, int delta_dtype)
       if (c == CASE_TALL && v == VARIANT_CHUNKED_7)
         continue;
       got = apply_emulated (u, op, dtype, delta_dtype, v);
-      describe_first_difference (expect, got, bytes, u, dtype, &where);
+      describe_first_difference (expect, got, bytes, u, dtype, "cpu",
+          "emulated kernel", &where);
       fail_unless (where == NULL, "op %s, matrix %s, deltas %s, %s indices, "
-          "case %s, %s: %s", op_names[op], dtype_names[dtype],
-          dtype_names[delta_dtype], u->int64 ? "int64" : "int32",
+          "case %s, %s: %s", test_ref_op_name (op), test_ref_dtype_name (dtype),
+          test_ref_dtype_name (delta_dtype), u->int64 ? "int64" : "int32",
           case_names[c], variant_names[v], where);
       g_free (got);
     }
@@ -483,7 +457,7 @@ check_grouping (const guint8 * indices, gboolean int64, gsize start, gsize n,
         problem = "position out of range";
       else if (j > g.group_start[k] && pos <= g.order[j - 1])
         problem = "positions of a row not in buffer order";
-      else if ((guint64) sm_load_index (indices, int64, start + pos) !=
+      else if ((guint64) test_ref_index (indices, int64, start + pos) !=
           g.rows[k])
         problem = "position in the wrong row's group";
       else if (seen[pos])
@@ -517,12 +491,12 @@ GST_START_TEST (test_kernel_grouping_is_stable_and_complete)
       guint8 *skip = g_malloc0 (MAX (n, 1));
 
       for (i = 0; i < n; i++) {
-        gint64 r = (gint64) (rng_next (&s) % ranges[ri]);
+        gint64 r = (gint64) (test_rng_next (&s) % ranges[ri]);
         gint32 r32 = (gint32) (r & 0x7fffffff);
 
         memcpy (idx64 + i * 8, &r, 8);
         memcpy (idx32 + i * 4, &r32, 4);
-        skip[i] = rng_next (&s) % 5 == 0;
+        skip[i] = test_rng_next (&s) % 5 == 0;
       }
       check_grouping (idx64, TRUE, 0, n, NULL);
       check_grouping (idx64, TRUE, 0, n, skip);
@@ -555,14 +529,14 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
     for (ci = 0; ci < G_N_ELEMENTS (cols_list); ci++) {
       guint cols = cols_list[ci];
       guint64 rows = 53, s = 7 + dtype * 3 + ci;
-      gsize size = sm_dtype_size (dtype), n = 90, i, bytes;
+      gsize size = test_ref_dtype_size (dtype), n = 90, i, bytes;
       guint8 *initial = g_malloc (rows * cols * size);
       GError *err = NULL;
       GstSharedMatrix *m;
       GBytes *b;
       int int64;
 
-      fill_adversarial (initial, rows * cols, dtype, &s, TRUE, TRUE);
+      test_rng_fill_adversarial (initial, rows * cols, dtype, &s, TRUE, TRUE);
       m = gst_shared_matrix_new (rows, cols, dtype,
           GST_SHARED_MATRIX_BACKEND_CPU, &err);
       fail_unless (m != NULL);
@@ -579,7 +553,7 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
         for (i = 0; i < n; i++) {
           /* duplicates, first and last rows */
           gint64 r = i % 5 == 0 ? 0 : i % 5 == 1 ? (gint64) rows - 1 :
-              (gint64) (rng_next (&s) % rows);
+              (gint64) (test_rng_next (&s) % rows);
 
           if (int64)
             memcpy (idx + i * 8, &r, 8);
@@ -616,7 +590,7 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
           sm_emu_gather (&l, &a);
           fail_unless (memcmp (e, out, bytes) == 0,
               "gather %s, %u cols, %s indices, variant %d differs",
-              dtype_names[dtype], cols, int64 ? "int64" : "int32", v);
+              test_ref_dtype_name (dtype), cols, int64 ? "int64" : "int32", v);
           g_free (out);
         }
         g_bytes_unref (expect);
@@ -637,7 +611,7 @@ GST_START_TEST (test_kernel_fill)
 
   for (dtype = 0; dtype < N_DTYPES; dtype++) {
     static const gsize counts[] = { 0, 1, 255, 256, 257, 100000 };
-    unsigned size = sm_dtype_size (dtype);
+    unsigned size = test_ref_dtype_size (dtype);
     guint ci;
 
     for (ci = 0; ci < G_N_ELEMENTS (counts); ci++) {
@@ -655,7 +629,7 @@ GST_START_TEST (test_kernel_fill)
         a.dst = buf;
         a.n_elements = n;
         a.element_size = size;
-        sm_store (a.value.b, dtype, value);
+        test_ref_store (a.value.b, dtype, value);
         l = v == 1 ? (SmEmuLaunch) {
         3, 1, 7, 1, SM_EMU_SHUFFLED, 5} : sm_emu_fill_launch (&a,
             v == 0 ? SM_EMU_FORWARD : SM_EMU_REVERSE, 0);
@@ -664,13 +638,13 @@ GST_START_TEST (test_kernel_fill)
           if (memcmp (buf + i * size, a.value.b, size) != 0)
             break;
         fail_unless (i == n, "fill %s: element %" G_GSIZE_FORMAT " of %"
-            G_GSIZE_FORMAT " not set", dtype_names[dtype], i, n);
+            G_GSIZE_FORMAT " not set", test_ref_dtype_name (dtype), i, n);
         /* and not one byte past the end */
         for (i = n * size; i < n * size + 16; i++)
           if (buf[i] != 0xab)
             break;
         fail_unless (i == n * size + 16, "fill %s wrote past the end",
-            dtype_names[dtype]);
+            test_ref_dtype_name (dtype));
       }
       g_free (buf);
     }
@@ -698,7 +672,7 @@ GST_START_TEST (test_kernel_zero_fill_matches_new_matrix)
     memset (buf, 0x5a, bytes);
     memset (&a, 0, sizeof a);
     a.dst = buf;
-    a.element_size = sm_dtype_size (dtype);
+    a.element_size = test_ref_dtype_size (dtype);
     a.n_elements = bytes / a.element_size;
     l = sm_emu_fill_launch (&a, SM_EMU_FORWARD, 0);
     sm_emu_fill (&l, &a);

@@ -1,8 +1,8 @@
 /* gst-sharedmatrix: library unit tests
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Values are checked against naive reference loops written here, in double
- * precision, independent of the library's kernels. The exhaustive
+ * Values are checked against the naive reference of tests/common/reference.h,
+ * independent of the library's kernels. The exhaustive
  * op x dtype x delta dtype comparison against numpy lives in
  * tests/python/test_library.py.
  */
@@ -12,6 +12,8 @@
 #include <gst/check/gstcheck.h>
 
 #include "gstsharedmatrix.h"
+#include "random.h"
+#include "reference.h"
 
 static GstSharedMatrix *
 new_matrix (guint64 rows, guint cols, GstSharedMatrixDType dtype)
@@ -22,21 +24,6 @@ new_matrix (guint64 rows, guint cols, GstSharedMatrixDType dtype)
 
   fail_unless (m != NULL, "new failed: %s", err ? err->message : "?");
   return m;
-}
-
-/* Deterministic pseudo-random float in [-2, 2) */
-static float
-rnd (guint32 * state)
-{
-  *state = *state * 1664525u + 1013904223u;
-  return ((*state >> 8) / 16777216.0f) * 4.0f - 2.0f;
-}
-
-static guint32
-rnd_index (guint32 * state, guint32 bound)
-{
-  *state = *state * 1664525u + 1013904223u;
-  return (*state >> 8) % bound;
 }
 
 static float *
@@ -62,26 +49,6 @@ set_f32 (GstSharedMatrix * m, const float *data)
   g_bytes_unref (b);
 }
 
-static double
-reference_op (GstSharedMatrixOp op, double a, double b)
-{
-  switch (op) {
-    case GST_SHARED_MATRIX_OP_SET:
-      return b;
-    case GST_SHARED_MATRIX_OP_ADD:
-      return a + b;
-    case GST_SHARED_MATRIX_OP_SUB:
-      return a - b;
-    case GST_SHARED_MATRIX_OP_MUL:
-      return a * b;
-    case GST_SHARED_MATRIX_OP_MIN:
-      return isnan (a) || isnan (b) ? NAN : fmin (a, b);
-    case GST_SHARED_MATRIX_OP_MAX:
-      return isnan (a) || isnan (b) ? NAN : fmax (a, b);
-  }
-  return NAN;
-}
-
 /* Every op on float32 with many duplicates, against a naive loop that
  * applies occurrences in buffer order. */
 GST_START_TEST (test_ops_f32_against_naive_loop)
@@ -99,23 +66,19 @@ GST_START_TEST (test_ops_f32_against_naive_loop)
     float *d = g_new (float, n * cols);
     GstSharedMatrixUpdateResult res;
     GError *err = NULL;
-    guint32 state = 42 + op;
+    guint64 state = 42 + op;
     float *got;
-    gsize i, j;
+    gsize i;
 
     for (i = 0; i < rows * cols; i++)
-      init[i] = expect[i] = rnd (&state);
+      init[i] = expect[i] = (float) test_rng_uniform (&state, -2.0, 2.0);
     for (i = 0; i < n; i++)
-      idx[i] = rnd_index (&state, rows);
+      idx[i] = test_rng_below (&state, rows);
     for (i = 0; i < n * cols; i++)
-      d[i] = rnd (&state);
+      d[i] = (float) test_rng_uniform (&state, -2.0, 2.0);
     set_f32 (m, init);
 
-    for (i = 0; i < n; i++)
-      for (j = 0; j < cols; j++) {
-        float *c = &expect[idx[i] * cols + j];
-        *c = (float) reference_op (op, *c, d[i * cols + j]);
-      }
+    test_ref_update_f32 (expect, rows, cols, op, idx, n, d);
 
     fail_unless (gst_shared_matrix_update (m, op, idx, n,
             GST_SHARED_MATRIX_INDEX_TYPE_INT32, d,
@@ -154,14 +117,14 @@ GST_START_TEST (test_threaded_equals_sequential)
       GST_SHARED_MATRIX_DTYPE_FLOAT32);
   gint64 *idx = g_new (gint64, n);
   float *d = g_new (float, n * cols);
-  guint32 state = 7;
+  guint64 state = 7;
   float *a, *b;
   gsize i;
 
   for (i = 0; i < n; i++)
-    idx[i] = rnd_index (&state, rows);       /* ~4 duplicates a row */
+    idx[i] = test_rng_below (&state, rows);       /* ~4 duplicates a row */
   for (i = 0; i < n * cols; i++)
-    d[i] = rnd (&state);
+    d[i] = (float) test_rng_uniform (&state, -2.0, 2.0);
 
   fail_unless (gst_shared_matrix_update (big, GST_SHARED_MATRIX_OP_ADD, idx, n,
           GST_SHARED_MATRIX_INDEX_TYPE_INT64, d, GST_SHARED_MATRIX_DTYPE_FLOAT32,

@@ -4,7 +4,7 @@
  * The element is driven through GstHarness (and, for state changes, a real
  * pipeline). Every test checks values: the matrix read back through the
  * element's `matrix` property or from pushed snapshots is compared with a
- * naive float32 reference loop written here, statistics and messages with
+ * naive reference of tests/common/reference.h, statistics and messages with
  * the counts the pushed buffers imply.
  */
 #include <math.h>
@@ -17,69 +17,13 @@
 #include <glib/gstdio.h>
 
 #include "gstsharedmatrix.h"
+#include "random.h"
+#include "reference.h"
 
 #define UPDATE_CAPS_F32 "application/x-matrix-update, dtype=float32, " \
     "index-type=int32, cols=%u"
 
 /* ---- helpers ------------------------------------------------------------- */
-
-/* Deterministic pseudo-random float in [-2, 2), never exactly 0 */
-static float
-rnd (guint32 * state)
-{
-  float v;
-
-  do {
-    *state = *state * 1664525u + 1013904223u;
-    v = ((*state >> 8) / 16777216.0f) * 4.0f - 2.0f;
-  } while (v == 0.0f);
-  return v;
-}
-
-static guint32
-rnd_index (guint32 * state, guint32 bound)
-{
-  *state = *state * 1664525u + 1013904223u;
-  return (*state >> 8) % bound;
-}
-
-static float
-ref_combine (GstSharedMatrixOp op, float a, float b)
-{
-  switch (op) {
-    case GST_SHARED_MATRIX_OP_SET:
-      return b;
-    case GST_SHARED_MATRIX_OP_ADD:
-      return a + b;
-    case GST_SHARED_MATRIX_OP_SUB:
-      return a - b;
-    case GST_SHARED_MATRIX_OP_MUL:
-      return a * b;
-    case GST_SHARED_MATRIX_OP_MIN:
-      return isnan (a) || isnan (b) ? NAN : (a < b ? a : b);
-    case GST_SHARED_MATRIX_OP_MAX:
-      return isnan (a) || isnan (b) ? NAN : (a > b ? a : b);
-  }
-  g_assert_not_reached ();
-  return 0;
-}
-
-/* The naive reference: every occurrence in buffer order, float32 math. For
- * set this makes the last occurrence win. */
-static void
-ref_apply (float *m, guint64 rows, guint cols, GstSharedMatrixOp op,
-    const gint32 * idx, guint n, const float *d)
-{
-  guint i, j;
-
-  for (i = 0; i < n; i++) {
-    if (idx[i] < 0 || (guint64) idx[i] >= rows)
-      continue;
-    for (j = 0; j < cols; j++)
-      m[(gsize) idx[i] * cols + j] =
-          ref_combine (op, m[(gsize) idx[i] * cols + j], d[(gsize) i * cols + j]);
-  }
-}
 
 /* N int32 indices followed by N x cols float32 deltas (little-endian host) */
 static GstBuffer *
@@ -107,15 +51,15 @@ push_update (GstHarness * h, const gint32 * idx, guint n, const float *d,
 
 /* Random update of @n rows (with forced duplicates) for a rows x cols matrix */
 static void
-random_update (guint32 * state, guint64 rows, guint cols, gint32 * idx,
+random_update (guint64 * state, guint64 rows, guint cols, gint32 * idx,
     guint n, float *d)
 {
   guint i;
 
   for (i = 0; i < n; i++)
-    idx[i] = (i % 3 == 2) ? idx[i - 1] : (gint32) rnd_index (state, rows);
+    idx[i] = (i % 3 == 2) ? idx[i - 1] : (gint32) test_rng_below (state, rows);
   for (i = 0; i < n * cols; i++)
-    d[i] = rnd (state);
+    d[i] = test_rng_float_nonzero (state, -2.0f, 2.0f);
 }
 
 static GstSharedMatrix *
@@ -128,29 +72,15 @@ element_matrix (GstElement * el)
   return m;
 }
 
-static gboolean
-floats_equal (const float *a, const float *b, gsize count, gsize * where)
-{
-  gsize i;
-
-  for (i = 0; i < count; i++) {
-    if (isnan (a[i]) && isnan (b[i]))
-      continue;
-    if (memcmp (&a[i], &b[i], 4) != 0) {
-      *where = i;
-      return FALSE;
-    }
-  }
-  return TRUE;
-}
-
 static void
 assert_floats_equal (const float *got, const float *want, gsize count,
     const gchar * what)
 {
   gsize where = 0;
 
-  fail_unless (floats_equal (got, want, count, &where),
+  fail_unless (test_ref_same_elements ((const guint8 *) got,
+          (const guint8 *) want, count, GST_SHARED_MATRIX_DTYPE_FLOAT32,
+          &where),
       "%s: element %" G_GSIZE_FORMAT " is %.9g, reference %.9g", what, where,
       got[where], want[where]);
 }
@@ -332,7 +262,7 @@ GST_START_TEST (test_ops_with_duplicates)
   for (op = GST_SHARED_MATRIX_OP_SET; op <= GST_SHARED_MATRIX_OP_MAX; op++) {
     float ref[OPS_ROWS * OPS_COLS], d[OPS_N * OPS_COLS];
     gint32 idx[OPS_N];
-    guint32 state = 1234 + op;
+    guint64 state = 1234 + op;
     GstSharedMatrix *m;
     GstElement *el;
     GstHarness *h;
@@ -340,7 +270,7 @@ GST_START_TEST (test_ops_with_duplicates)
     guint i, b;
 
     for (i = 0; i < OPS_ROWS * OPS_COLS; i++)
-      ref[i] = rnd (&state);
+      ref[i] = test_rng_float_nonzero (&state, -2.0f, 2.0f);
     m = new_app_matrix (OPS_ROWS, OPS_COLS, ref);
     el = new_element ("matrix", m, "op", op, NULL);
     h = harness_for (el, &bus, TRUE);
@@ -350,7 +280,7 @@ GST_START_TEST (test_ops_with_duplicates)
       random_update (&state, OPS_ROWS, OPS_COLS, idx, OPS_N, d);
       fail_unless_equals_int (push_update (h, idx, OPS_N, d, OPS_COLS,
               b * GST_SECOND, b), GST_FLOW_OK);
-      ref_apply (ref, OPS_ROWS, OPS_COLS, op, idx, OPS_N, d);
+      test_ref_update_f32 (ref, OPS_ROWS, OPS_COLS, op, idx, OPS_N, d);
       assert_matrix_equals (el, ref, OPS_ROWS, OPS_COLS);
     }
     fail_unless_equals_uint64 (gst_shared_matrix_get_version (m), 4);   /* set_value + 3 */
@@ -394,7 +324,7 @@ GST_START_TEST (test_op_change_while_playing)
   };
   float ref[OPS_ROWS * OPS_COLS] = { 0 }, d[OPS_N * OPS_COLS];
   gint32 idx[OPS_N];
-  guint32 state = 99;
+  guint64 state = 99;
   GstElement *el = new_element ("rows", (guint64) OPS_ROWS, "cols", OPS_COLS,
       NULL);
   GstHarness *h = harness_for (el, NULL, TRUE);
@@ -410,7 +340,7 @@ GST_START_TEST (test_op_change_while_playing)
     random_update (&state, OPS_ROWS, OPS_COLS, idx, OPS_N, d);
     fail_unless_equals_int (push_update (h, idx, OPS_N, d, OPS_COLS, i, i),
         GST_FLOW_OK);
-    ref_apply (ref, OPS_ROWS, OPS_COLS, seq[i], idx, OPS_N, d);
+    test_ref_update_f32 (ref, OPS_ROWS, OPS_COLS, seq[i], idx, OPS_N, d);
     assert_matrix_equals (el, ref, OPS_ROWS, OPS_COLS);
   }
   teardown (h, el, NULL);
@@ -457,7 +387,7 @@ GST_START_TEST (test_snapshot_every)
 {
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 7;
+  guint64 state = 7;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "snapshot-every", 3, NULL);
   GstHarness *h;
@@ -478,8 +408,8 @@ GST_START_TEST (test_snapshot_every)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS, pts,
             100 + i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     if (i % 3 == 0) {
       fail_unless_equals_int (gst_harness_buffers_in_queue (h), 1);
       buf = gst_harness_pull (h);
@@ -523,7 +453,7 @@ GST_START_TEST (test_snapshot_npy)
 {
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 8;
+  guint64 state = 8;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "snapshot-every", 1, NULL);
   GstHarness *h = harness_for (el, NULL, TRUE);
@@ -542,8 +472,8 @@ GST_START_TEST (test_snapshot_npy)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * GST_SECOND, i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     buf = gst_harness_pull (h);
     fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), i + 1);
     fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
@@ -611,7 +541,7 @@ GST_START_TEST (test_snapshot_interval)
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   float at_1s[SNAP_ROWS * SNAP_COLS], at_2s[SNAP_ROWS * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 9;
+  guint64 state = 9;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "snapshot-interval", (guint64) GST_SECOND,
       "snapshot-on-eos", FALSE, NULL);
@@ -624,8 +554,8 @@ GST_START_TEST (test_snapshot_interval)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * 250 * GST_MSECOND, i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
     if (i == 4)
       memcpy (at_1s, ref, sizeof ref);
     if (i == 8)
@@ -654,7 +584,7 @@ GST_START_TEST (test_unlinked_src)
 {
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 10;
+  guint64 state = 10;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "snapshot-every", 1, NULL);
   GstBus *bus;
@@ -670,8 +600,8 @@ GST_START_TEST (test_unlinked_src)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             i * GST_SECOND, i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   /* EOS has nowhere to go (FALSE is the usual answer of an unlinked pad),
    * but no snapshot is attempted and nothing errors */
@@ -691,7 +621,7 @@ GST_START_TEST (test_snapshot_signal)
 {
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 11;
+  guint64 state = 11;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "snapshot-on-eos", FALSE, NULL);
   GstSample *sample = NULL;
@@ -708,8 +638,8 @@ GST_START_TEST (test_snapshot_signal)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
             (i + 1) * GST_SECOND, i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   g_signal_emit_by_name (el, "snapshot", &sample);
   fail_unless (sample != NULL);
@@ -836,7 +766,8 @@ GST_START_TEST (test_malformed_buffer)
   set_update_caps (h, SNAP_COLS);
   fail_unless_equals_int (push_update (h, idx, 2, d, SNAP_COLS, 0, 0),
       GST_FLOW_OK);
-  ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
 
   /* two records of 4 + 4 * 4 = 20 bytes, plus 3 stray bytes = 43 */
   buf = make_update (idx, 2, d, SNAP_COLS, GST_SECOND, 1);
@@ -1015,7 +946,8 @@ GST_START_TEST (test_invalid_index)
   set_update_caps (h, SNAP_COLS);
   fail_unless_equals_int (push_update (h, good, 2, d, SNAP_COLS, 0, 10),
       GST_FLOW_OK);
-  ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, good, 2, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, good, 2, d);
 
   /* error (default): whole update rejected, message names the index */
   fail_unless_equals_int (push_update (h, bad, 3, d, SNAP_COLS, 1, 11),
@@ -1047,9 +979,10 @@ GST_START_TEST (test_invalid_index)
       GST_FLOW_OK);
   fail_unless_equals_int (push_update (h, negative, 2, d, SNAP_COLS, 1, 21),
       GST_FLOW_OK);
-  ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, bad, 3, d);
-  ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, negative, 2,
-      d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, bad, 3, d);
+  test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+      GST_SHARED_MATRIX_OP_ADD, negative, 2, d);
   assert_matrix_equals (el, ref, SNAP_ROWS, SNAP_COLS);
   fail_unless_equals_uint64 (get_u64 (el, "rows-dropped"), 2);
   fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 3);
@@ -1082,8 +1015,8 @@ GST_START_TEST (test_non_finite)
     switch (policy) {
       case GST_SHARED_MATRIX_NON_FINITE_APPLY:
         fail_unless_equals_int (ret, GST_FLOW_OK);
-        ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-            3, d);
+        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+            GST_SHARED_MATRIX_OP_ADD, idx, 3, d);
         fail_unless (isnan (ref[2 * SNAP_COLS + 1]));
         fail_unless (isinf (ref[3 * SNAP_COLS + 2]));
         fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 3);
@@ -1093,8 +1026,8 @@ GST_START_TEST (test_non_finite)
         break;
       case GST_SHARED_MATRIX_NON_FINITE_DROP:
         fail_unless_equals_int (ret, GST_FLOW_OK);
-        ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-            1, d);
+        test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+            GST_SHARED_MATRIX_OP_ADD, idx, 1, d);
         fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 1);
         fail_unless_equals_uint64 (get_u64 (el, "rows-dropped"), 2);
         fail_unless_equals_uint64 (get_u64 (el, "version"), 1);
@@ -1124,7 +1057,7 @@ GST_START_TEST (test_statistics)
 {
   float d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 12;
+  guint64 state = 12;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "backend", GST_SHARED_MATRIX_BACKEND_CPU, NULL);
   GstSharedMatrixBackend backend = -1;
@@ -1173,7 +1106,7 @@ GST_START_TEST (test_share_by_name)
 {
   float ref[SNAP_ROWS * SNAP_COLS] = { 0 }, d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 13;
+  guint64 state = 13;
   GstElement *a = new_element ("matrix-name", "test-share-by-name", "rows",
       (guint64) SNAP_ROWS, "cols", SNAP_COLS, NULL);
   /* the second takes the shape of the shared matrix */
@@ -1190,8 +1123,8 @@ GST_START_TEST (test_share_by_name)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (i % 2 ? hb : ha, idx, SNAP_N, d,
             SNAP_COLS, i, i), GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   assert_matrix_equals (a, ref, SNAP_ROWS, SNAP_COLS);
   assert_matrix_equals (b, ref, SNAP_ROWS, SNAP_COLS);
@@ -1211,7 +1144,7 @@ GST_START_TEST (test_share_by_object)
 {
   float ref[SNAP_ROWS * SNAP_COLS], d[SNAP_N * SNAP_COLS];
   gint32 idx[SNAP_N];
-  guint32 state = 14;
+  guint64 state = 14;
   GstSharedMatrix *m, *got;
   GstElement *el;
   GstHarness *h;
@@ -1219,7 +1152,7 @@ GST_START_TEST (test_share_by_object)
   guint i;
 
   for (i = 0; i < SNAP_ROWS * SNAP_COLS; i++)
-    ref[i] = rnd (&state);
+    ref[i] = test_rng_float_nonzero (&state, -2.0f, 2.0f);
   m = new_app_matrix (SNAP_ROWS, SNAP_COLS, ref);
   /* rows/cols of the element are ignored when a matrix is given */
   el = new_element ("matrix", m, NULL);
@@ -1235,8 +1168,8 @@ GST_START_TEST (test_share_by_object)
     random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
     fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS, i, i),
         GST_FLOW_OK);
-    ref_apply (ref, SNAP_ROWS, SNAP_COLS, GST_SHARED_MATRIX_OP_ADD, idx,
-        SNAP_N, d);
+    test_ref_update_f32 (ref, SNAP_ROWS, SNAP_COLS,
+        GST_SHARED_MATRIX_OP_ADD, idx, SNAP_N, d);
   }
   teardown (h, el, NULL);
   /* the application's object holds the result after the element is gone */
@@ -1256,7 +1189,7 @@ GST_START_TEST (test_location)
 {
   float init[5 * 3], ref[5 * 3], d[2 * 3] = { 1, 2, 3, 4, 5, 6 };
   const gint32 idx[2] = { 4, 0 };
-  guint32 state = 15;
+  guint64 state = 15;
   GstSharedMatrix *m;
   gchar *path = g_build_filename (g_get_tmp_dir (), "sm-test-loc-XXXXXX.npy",
       NULL);
@@ -1268,7 +1201,7 @@ GST_START_TEST (test_location)
 
   close (fd);
   for (i = 0; i < G_N_ELEMENTS (init); i++)
-    init[i] = ref[i] = rnd (&state);
+    init[i] = ref[i] = test_rng_float_nonzero (&state, -2.0f, 2.0f);
   m = new_app_matrix (5, 3, init);
   fail_unless (gst_shared_matrix_save_npy (m, path, &err), "%s",
       err ? err->message : "?");
@@ -1279,7 +1212,7 @@ GST_START_TEST (test_location)
   assert_matrix_equals (el, ref, 5, 3);
   set_update_caps (h, 3);
   fail_unless_equals_int (push_update (h, idx, 2, d, 3, 0, 0), GST_FLOW_OK);
-  ref_apply (ref, 5, 3, GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
+  test_ref_update_f32 (ref, 5, 3, GST_SHARED_MATRIX_OP_ADD, idx, 2, d);
   assert_matrix_equals (el, ref, 5, 3);
   teardown (h, el, NULL);
   g_unlink (path);
@@ -1486,7 +1419,7 @@ GST_START_TEST (test_stats_messages)
   const guint n = 5;
   float d[5 * SNAP_COLS];
   gint32 idx[5];
-  guint32 state = 16;
+  guint64 state = 16;
   GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
       SNAP_COLS, "post-messages", TRUE, "message-interval",
       (guint64) (100 * GST_MSECOND), "snapshot-on-eos", FALSE,

@@ -26,9 +26,10 @@
  *   - update succeeds exactly when the spec says it must (policies, enum
  *     arguments), with the error code the spec implies;
  *   - success bumps the version by exactly one and the matrix equals an
- *     independent reference (occurrences applied one by one in buffer
- *     order, dropped rows skipped, arithmetic in float32 unless float64 is
- *     involved); failure leaves version and every matrix byte unchanged;
+ *     independent reference of tests/common/reference.h (occurrences
+ *     applied one by one in buffer order, dropped rows skipped, arithmetic
+ *     in float32 unless float64 is involved); failure leaves version and
+ *     every matrix byte unchanged;
  *   - rows_applied / rows_dropped match the reference counts;
  *   - the caller's buffer is never written to;
  *   - the same update on a second matrix gives the same bits
@@ -45,7 +46,7 @@
 #include "fuzz-common.h"
 
 #include "gstsharedmatrix.h"
-#include "sharedmatrix-ops.h"
+#include "reference.h"
 
 #define HEADER_BYTES 5
 /* the CPU backend splits updates of at least 64 Ki delta elements across
@@ -74,77 +75,11 @@ special_value (guint k)
   return values[k % G_N_ELEMENTS (values)];
 }
 
-HARNESS static gboolean
-row_finite (const guint8 * row, gint dtype, guint cols)
-{
-  guint j, size = sm_dtype_size (dtype);
-
-  for (j = 0; j < cols; j++)
-    if (!isfinite (sm_load (row + (gsize) j * size, dtype)))
-      return FALSE;
-  return TRUE;
-}
-
-HARNESS static gdouble
-combine (gint op, gdouble a, gdouble b)
-{
-  switch (op) {
-    case SM_OP_SET:
-      return b;
-    case SM_OP_ADD:
-      return a + b;
-    case SM_OP_SUB:
-      return a - b;
-    case SM_OP_MUL:
-      return a * b;
-    case SM_OP_MIN:
-      if (isnan (a) || isnan (b))
-        return isnan (a) ? a : b;
-      return a < b ? a : b;
-    default:
-      if (isnan (a) || isnan (b))
-        return isnan (a) ? a : b;
-      return a > b ? a : b;
-  }
-}
-
-/* The reference: one occurrence at a time, in buffer order. */
-HARNESS static void
-reference_apply_row (gint op, guint8 * dst, gint dtype, const guint8 * src,
-    gint src_dtype, guint cols)
-{
-  guint dsize = sm_dtype_size (dtype), ssize = sm_dtype_size (src_dtype);
-  gboolean wide = dtype == SM_DTYPE_FLOAT64 || src_dtype == SM_DTYPE_FLOAT64;
-  guint j;
-
-  for (j = 0; j < cols; j++) {
-    gdouble a = sm_load (dst + (gsize) j * dsize, dtype);
-    gdouble b = sm_load (src + (gsize) j * ssize, src_dtype);
-    gdouble v = combine (op, a, b);
-
-    if (!wide)
-      v = (gfloat) v;
-    sm_store (dst + (gsize) j * dsize, dtype, v);
-  }
-}
-
-/* Same value: equal bits, or NaN on both sides (NaN payloads may differ
- * between a raw copy and a computed NaN). */
-HARNESS static gboolean
-same_element (const guint8 * a, const guint8 * b, gint dtype)
-{
-  guint size = sm_dtype_size (dtype);
-
-  if (memcmp (a, b, size) == 0)
-    return TRUE;
-  return isnan (sm_load (a, dtype)) && isnan (sm_load (b, dtype));
-}
-
 HARNESS static GstSharedMatrix *
 make_matrix (guint64 rows, guint cols, gint dtype, gboolean special,
     guint8 ** init_out)
 {
-  guint esize = sm_dtype_size (dtype);
+  guint esize = test_ref_dtype_size (dtype);
   gsize size = rows * cols * esize, k;
   GError *err = NULL;
   GstSharedMatrix *m;
@@ -160,8 +95,8 @@ make_matrix (guint64 rows, guint cols, gint dtype, gboolean special,
 
   init = g_malloc (size);
   for (k = 0; k < rows * cols; k++)
-    sm_store (init + k * esize, dtype, special ? special_value (k * 7 + 3) :
-        ((gint) (k % 13) - 6) * 0.25);
+    test_ref_store (init + k * esize, dtype,
+        special ? special_value (k * 7 + 3) : ((gint) (k % 13) - 6) * 0.25);
   bytes = g_bytes_new (init, size);
   CHECK (gst_shared_matrix_set_value (m, bytes, &err), "set_value: %s",
       err ? err->message : "?");
@@ -204,6 +139,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
   GstSharedMatrixUpdateResult res = { 0, };
   GError *err = NULL;
   gint expect_code = -1;
+  TestRefResult want;
   guint64 exp_applied = 0, exp_drop_inv = 0, exp_drop_nf = 0;
 
   if (size < HEADER_BYTES)
@@ -233,7 +169,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 
   if (!bad_itype && !bad_dtype) {
     isize = itype == GST_SHARED_MATRIX_INDEX_TYPE_INT64 ? 8 : 4;
-    dsize = sm_dtype_size (ddtype);
+    dsize = test_ref_dtype_size (ddtype);
     record = isize + (gsize) cols * dsize;
   }
 
@@ -268,7 +204,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
   }
   p = buf ? buf + misalign : NULL;
 
-  msize = sm_dtype_size (mdtype);
+  msize = test_ref_dtype_size (mdtype);
   mbytes = rows * cols * msize;
   m = make_matrix (rows, cols, mdtype, special, &init);
   before = get_value (m, mbytes);
@@ -304,38 +240,12 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 
   /* ---- what the spec says must happen ---- */
   ref = g_memdup2 (init, mbytes);
-  expect_ok = TRUE;
-  if (op > GST_SHARED_MATRIX_OP_MAX || nf > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
-    expect_ok = FALSE;
-    expect_code = GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT;
-  }
-  for (i = 0; expect_ok && i < n; i++) {
-    gint64 r = sm_load_index (indices, itype, i);
-    const guint8 *drow = (const guint8 *) deltas + i * cols * dsize;
-
-    if (r < 0 || (guint64) r >= rows) {
-      if (inv == GST_SHARED_MATRIX_INVALID_INDEX_ERROR) {
-        expect_ok = FALSE;
-        expect_code = GST_SHARED_MATRIX_ERROR_INVALID_INDEX;
-      } else {
-        exp_drop_inv++;
-      }
-      continue;
-    }
-    if (nf != GST_SHARED_MATRIX_NON_FINITE_APPLY &&
-        !row_finite (drow, ddtype, cols)) {
-      if (nf == GST_SHARED_MATRIX_NON_FINITE_ERROR) {
-        expect_ok = FALSE;
-        expect_code = GST_SHARED_MATRIX_ERROR_NON_FINITE;
-      } else {
-        exp_drop_nf++;
-      }
-      continue;
-    }
-    exp_applied++;
-    reference_apply_row (op, ref + r * cols * msize, mdtype, drow, ddtype,
-        cols);
-  }
+  expect_ok = test_ref_update (ref, rows, cols, mdtype, op, indices, itype, n,
+      deltas, ddtype, inv, nf, &want);
+  expect_code = want.error_code;
+  exp_applied = want.rows_applied;
+  exp_drop_inv = want.rows_dropped_invalid;
+  exp_drop_nf = want.rows_dropped_non_finite;
 
   /* ---- apply ---- */
   if (use_bytes) {
@@ -388,12 +298,13 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
 
   got = get_value (m, mbytes);
   for (i = 0; i < rows * cols; i++) {
-    CHECK (same_element (got + i * msize, ref + i * msize, mdtype),
+    CHECK (test_ref_same_element (got + i * msize, ref + i * msize, mdtype),
         "op %d: element (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT ") of a %s "
         "matrix is %.17g, the reference says %.17g (was %.17g)", op,
         i / cols, i % cols, gst_shared_matrix_dtype_to_string (mdtype),
-        sm_load (got + i * msize, mdtype), sm_load (ref + i * msize, mdtype),
-        sm_load (init + i * msize, mdtype));
+        test_ref_load (got + i * msize, mdtype),
+        test_ref_load (ref + i * msize, mdtype),
+        test_ref_load (init + i * msize, mdtype));
   }
 
   /* determinism: the same update on an identical matrix, same bits */
@@ -433,7 +344,7 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
       CHECK (gsize_ == n * cols * msize, "gather size %" G_GSIZE_FORMAT,
           gsize_);
       for (i = 0; i < n; i++) {
-        gint64 r = sm_load_index (indices, itype, i);
+        gint64 r = test_ref_index (indices, itype, i);
 
         CHECK (memcmp (gdata + i * cols * msize, got + r * cols * msize,
                 cols * msize) == 0, "gathered row %" G_GINT64_FORMAT

@@ -88,7 +88,10 @@ lib_link_flags() {
 cflags=(-g -O1 -fno-omit-frame-pointer -std=gnu11
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -Wno-unused-parameter
-  -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DGST_USE_UNSTABLE_API)
+  -DG_LOG_DOMAIN=\"GstSharedMatrix\" -DGST_USE_UNSTABLE_API -I"$root/tests/common")
+# the tests' independent reference for the update semantics, which the
+# update target checks the library against (not fuzzed: no coverage)
+test_sources=("$root/tests/common/reference.c")
 read -r -a gst_flags <<< "$(pkg-config --cflags --libs gstreamer-1.0)"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:allocator_may_return_null=1}"
@@ -106,7 +109,7 @@ for t in "${targets[@]}"; do
   echo "== building fuzz_$t with $clang"
   build_library "$build_dir/lib" "-fsanitize=fuzzer-no-link"
   read -r -a lib_flags <<< "$(lib_link_flags "$build_dir/lib")"
-  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
+  "$clang" "${cflags[@]}" "$here/fuzz_$t.c" "${test_sources[@]}" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
 
   corpus="$build_dir/corpus-$t"
   mkdir -p "$corpus"
@@ -151,7 +154,7 @@ if [ $coverage -eq 1 ]; then
     read -r -a lib_flags <<< "$(lib_link_flags "$build_dir/lib-cov")"
     "$clang" -g -O0 -std=gnu11 -fsanitize=fuzzer,address,undefined -fprofile-instr-generate \
       -fcoverage-mapping -Wno-unused-parameter -DG_LOG_DOMAIN=\"GstSharedMatrix\" \
-      -DGST_USE_UNSTABLE_API "$here/fuzz_$t.c" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
+      -DGST_USE_UNSTABLE_API -I"$root/tests/common" "$here/fuzz_$t.c" "${test_sources[@]}" "${lib_flags[@]}" "${gst_flags[@]}" -lm -o "$exe"
     rm -f "$build_dir"/cov-"$t"-*.profraw
     LLVM_PROFILE_FILE="$build_dir/cov-$t-%p.profraw" "$exe" -runs=0 \
       "$build_dir/corpus-$t" "$here/corpus-$t" > "$build_dir/cov-$t.log" 2>&1 || true

@@ -1,36 +1,38 @@
 # gst-sharedmatrix
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The runner the Python test scripts share: named checks, one line each,
-a closing "N passed, N failed" line, exit status 0 (all passed), 1 (any
-failed) or 77 (skip: something the checks need is missing).
+"""Helpers the Python tests share; they run under pytest (conftest.py holds
+the fixtures and maps an all-skipped run to meson's exit status 77).
 
-Also the imports they need, each behind one function that prints a SKIP
-line and exits 77 when it is missing: require_numpy(), require_gst(),
-require_sharedmatrix(), require_gst_sharedmatrix(); optional_sharedmatrix()
-returns None and the reason instead of skipping."""
+The imports the tests need, each behind one function that skips the whole
+module with a clear reason when it is missing: require_numpy(),
+require_gst(), require_sharedmatrix(), require_gst_sharedmatrix(),
+require_elements(); optional_sharedmatrix() returns None and the reason
+instead of skipping. expect() is an assertion with a message; note() prints
+what a check measured (shown with `pytest -rP`, and on failure)."""
 
 import importlib
-import sys
-import tempfile
-import time
-import traceback
 
-SKIP = 77
+import pytest
 
 
-class CheckFailed(Exception):
-    pass
+class CheckFailed(AssertionError):
+    """A failed check: pytest reports it as a failure with its message."""
 
 
 def expect(cond, what):
+    __tracebackhide__ = True
     if not cond:
         raise CheckFailed(what)
 
 
+def note(text):
+    """What a passing check found, one line."""
+    print(text)
+
+
 def skip(reason):
-    """Prints "SKIP: @reason" and exits with SKIP."""
-    print(f"SKIP: {reason}")
-    sys.exit(SKIP)
+    """Skips the calling module (at import) or check (inside a test)."""
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_numpy():
@@ -80,42 +82,16 @@ def require_gst_sharedmatrix():
 
 def optional_sharedmatrix():
     """(GstSharedMatrix, None), or (None, why) when its typelib is missing:
-    for scripts whose other checks run without it."""
+    for modules whose other checks run without it."""
     try:
         return _gi_import(("GstSharedMatrix", "1.0")), None
     except (ImportError, ValueError) as e:
         return None, str(e)
 
 
-def missing_elements(Gst, names):
-    """Prints a SKIP line and returns SKIP when an element is missing."""
+def require_elements(Gst, names):
+    """Initialises Gst; skips the module when an element is missing."""
+    Gst.init(None)
     for name in names:
         if Gst.ElementFactory.find(name) is None:
-            print(f"SKIP: element {name} not found (GST_PLUGIN_PATH?)")
-            return SKIP
-    return None
-
-
-def run_checks(checks, prefix, only=()):
-    """Runs each (name, fn) of @checks (those named in @only, if any) with a
-    fresh temporary directory shared by all; fn returns a one-line note."""
-    selected = [(n, f) for n, f in checks if not only or n in only]
-    failures = 0
-    start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        for name, fn in selected:
-            t0 = time.monotonic()
-            try:
-                note = fn(tmp)
-                print(f"ok   {name}: {note} ({time.monotonic() - t0:.1f} s)")
-            except CheckFailed as e:
-                failures += 1
-                print(f"FAIL {name}: {e}")
-            except Exception:
-                failures += 1
-                print(f"FAIL {name}: exception")
-                traceback.print_exc(file=sys.stdout)
-            sys.stdout.flush()
-    print(f"{len(selected) - failures} passed, {failures} failed "
-          f"({time.monotonic() - start:.1f} s)")
-    return 1 if failures else 0
+            skip(f"element {name} not found (GST_PLUGIN_PATH?)")

@@ -29,21 +29,21 @@ cols than the matrix, caps with a dtype the element does not take, an
 out-of-range index, and a matrix-name that already names another matrix
 than the matrix property: one ERROR each, nothing of the bad data applied.
 
-Prints one line per check, exits 0 when all pass, 1 on a failure, 77
-(skip) without numpy, PyGObject/Gst, the typelib or the plugin.
+One pytest test per check; the module skips without numpy, PyGObject/Gst,
+the typelib or the plugin.
 """
 
 import io
 import os
 import struct
-import sys
 import time
 
-from checks import (CheckFailed, expect, missing_elements, require_numpy,
-                    require_gst_sharedmatrix, run_checks)
+from checks import (CheckFailed, expect, note, require_elements,
+                    require_gst_sharedmatrix, require_numpy)
 
 np = require_numpy()
 Gst, GLib, SM = require_gst_sharedmatrix()
+require_elements(Gst, ("sharedmatrix", "updatetestsrc"))
 
 ERROR_DOMAIN = "gst-shared-matrix-error-quark"
 TIMEOUT = 20 * Gst.SECOND
@@ -126,7 +126,7 @@ def make_file(tmp, name, contents):
     return path
 
 
-def check_library_bad_files(tmp):
+def test_library_bad_files(tmp):
     n = 0
     for name, contents, words in bad_files():
         path = make_file(tmp, name, contents)
@@ -143,7 +143,7 @@ def check_library_bad_files(tmp):
             n += 1
             continue
         raise CheckFailed(f"{name}: new_from_npy accepted it")
-    return f"{n} bad files: GLib.Error naming the file and the problem"
+    note(f"{n} bad files: GLib.Error naming the file and the problem")
 
 
 def run_element(location, rows=0, cols=0, extra=""):
@@ -190,7 +190,7 @@ def expect_clean_failure(what, ret, errors, pipeline, sm, words):
     return err.message
 
 
-def check_element_bad_files(tmp):
+def test_element_bad_files(tmp):
     good = os.path.join(tmp, "good.npy")
     np.save(good, GOOD)
     n = 0
@@ -216,11 +216,11 @@ def check_element_bad_files(tmp):
         finally:
             pipeline.set_state(Gst.State.NULL)
         n += 1
-    return (f"{n} bad files as location: PLAYING fails, one RESOURCE ERROR "
-            f"naming the file, back to NULL, then the good file runs")
+    note(f"{n} bad files as location: PLAYING fails, one RESOURCE ERROR "
+         f"naming the file, back to NULL, then the good file runs")
 
 
-def check_library_impossible_sizes(tmp):
+def test_library_impossible_sizes(tmp):
     cases = [
         (10 ** 12, 1000, ["1000000000000 x 1000"]),
         (2 ** 64 - 1, 2 ** 31 - 1, ["18446744073709551615 x 2147483647",
@@ -248,11 +248,11 @@ def check_library_impossible_sizes(tmp):
         except (GLib.Error, OverflowError, TypeError) as e:
             continue
         raise CheckFailed(f"SharedMatrix.new ({rows}, {cols}) succeeded")
-    return ("10^12 x 1000, 2^64-1 x 2^31-1, 2^40 x 2^31-1: GLib.Error naming "
-            "the size; zero and out-of-range shapes refused")
+    note("10^12 x 1000, 2^64-1 x 2^31-1, 2^40 x 2^31-1: GLib.Error naming "
+         "the size; zero and out-of-range shapes refused")
 
 
-def check_element_impossible_sizes(tmp):
+def test_element_impossible_sizes(tmp):
     notes = []
     for rows, cols, words in ((10 ** 12, 1000, ["1000000000000 x 1000"]),
                               (2 ** 64 - 1, 2 ** 31 - 1,
@@ -264,7 +264,7 @@ def check_element_impossible_sizes(tmp):
         finally:
             pipeline.set_state(Gst.State.NULL)
         notes.append(msg)
-    return f"PLAYING fails with '{notes[0][:70]}...'"
+    note(f"PLAYING fails with '{notes[0][:70]}...'")
 
 
 def stream_into_element(caps, payloads, extra="", name_prefix=""):
@@ -294,7 +294,7 @@ def stream_into_element(caps, payloads, extra="", name_prefix=""):
         pipeline.set_state(Gst.State.NULL)
 
 
-def check_element_bad_streams(tmp):
+def test_element_bad_streams(tmp):
     caps4 = ("application/x-matrix-update, dtype=(string)float32, "
              "index-type=(string)int32, cols=(int)4")
     good = struct.pack("<2i", 1, 7) + np.ones(8, "<f4").tobytes()   # 2 x 20 B
@@ -347,26 +347,5 @@ def check_element_bad_streams(tmp):
                f"{ret.value_nick}, {msg and msg.parse_error()[0].message}")
     finally:
         holder.set_state(Gst.State.NULL)
-    return ("ragged buffer, no caps, cols mismatch, int8 caps, index out of "
-            "range, matrix-name conflict: one ERROR each, nothing applied")
-
-
-CHECKS = [
-    ("library-bad-files", check_library_bad_files),
-    ("element-bad-files", check_element_bad_files),
-    ("library-impossible-sizes", check_library_impossible_sizes),
-    ("element-impossible-sizes", check_element_impossible_sizes),
-    ("element-bad-streams", check_element_bad_streams),
-]
-
-
-def main():
-    Gst.init(None)
-    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc",))
-    if skip:
-        return skip
-    return run_checks(CHECKS, "sm-test-badinput-")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note("ragged buffer, no caps, cols mismatch, int8 caps, index out of "
+         "range, matrix-name conflict: one ERROR each, nothing applied")

@@ -8,7 +8,7 @@ checkpoints, SIGKILLs the process mid-stream (several times), restarts it
 with the producer replaying from offset 0, and checks that the final matrix
 equals numpy applying every update exactly once, bit for bit.
 
-Exit 0 when all checks pass, 1 on any failure, 77 (skip) without numpy or
+One pytest test per check; the module skips without numpy or
 gst-launch-1.0.
 """
 
@@ -17,14 +17,15 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import time
 
-from checks import SKIP, CheckFailed, expect, require_numpy, run_checks
+from checks import CheckFailed, expect, note, require_numpy, skip
 
 np = require_numpy()
 
 GST_LAUNCH = shutil.which("gst-launch-1.0")
+if GST_LAUNCH is None:
+    skip("gst-launch-1.0 not found")
 ROWS, COLS, BATCH, N = 5000, 16, 64, 400
 SOURCE = f"updatetestsrc seed=11 rows={ROWS} cols={COLS} batch={BATCH} num-buffers={N}"
 TRAILER = 24
@@ -81,7 +82,7 @@ def element(ck, extra=""):
             f"checkpoint-every=5 {extra}").strip()
 
 
-def check_crash_and_replay(tmp):
+def test_crash_and_replay(tmp):
     capture(tmp)
     want = reference_prefix(tmp, N)
     ck = os.path.join(tmp, "ck.npy")
@@ -124,10 +125,10 @@ def check_crash_and_replay(tmp):
     expect(got.dtype == np.float32 and got.shape == (ROWS, COLS), f"{got.dtype} {got.shape}")
     expect(np.array_equal(got, want), "final matrix differs from every update applied once: "
            f"max |diff| {np.max(np.abs(got - want))}")
-    return f"SIGKILLed at offsets {kills}, replayed from 0, final = numpy reference bit for bit"
+    note(f"SIGKILLed at offsets {kills}, replayed from 0, final = numpy reference bit for bit")
 
 
-def check_restart_skips_everything(tmp):
+def test_restart_skips_everything(tmp):
     ck = os.path.join(tmp, "again.npy")
     rc, out = run(f"{SOURCE} ! {element(ck)} ! fakesink")
     expect(rc == 0, out)
@@ -138,10 +139,10 @@ def check_restart_skips_everything(tmp):
     v2, o2 = read_trailer(ck)
     expect((v1, o1) == (v2, o2) == (N, N - 1), f"{(v1, o1)} then {(v2, o2)}")
     expect(np.array_equal(first, np.load(ck)), "a full replay changed the matrix")
-    return f"second full replay skipped all {N} updates (version stays {v2})"
+    note(f"second full replay skipped all {N} updates (version stays {v2})")
 
 
-def check_failed_write_is_a_warning(tmp):
+def test_failed_write_is_a_warning(tmp):
     ck = os.path.join(tmp, "no-such-dir", "ck.npy")
     proc = subprocess.run([GST_LAUNCH, "-m"] + f"{SOURCE} ! {element(ck)} ! fakesink".split(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -150,10 +151,10 @@ def check_failed_write_is_a_warning(tmp):
     expect("WARNING" in proc.stdout and "Checkpoint not written" in proc.stdout,
            "no warning about the failed checkpoint")
     expect("Got EOS" in proc.stdout, "stream did not reach EOS")
-    return "unwritable checkpoint-location: warnings, stream completes"
+    note("unwritable checkpoint-location: warnings, stream completes")
 
 
-def check_corrupt_checkpoint_is_an_error(tmp):
+def test_corrupt_checkpoint_is_an_error(tmp):
     ck = os.path.join(tmp, "corrupt.npy")
     with open(ck, "wb") as f:
         f.write(b"\x93NUMPY garbage")
@@ -171,23 +172,4 @@ def check_corrupt_checkpoint_is_an_error(tmp):
     expect(rc == 0, out)
     rc, out = run(f"{SOURCE} ! {element(ok)} ! fakesink")
     expect(rc != 0 and "10 x 16" in out, f"shape mismatch not reported: {out[-400:]}")
-    return "corrupt, plain-npy and wrong-shape checkpoints fail start with the file named"
-
-
-CHECKS = [
-    ("crash-and-replay", check_crash_and_replay),
-    ("restart-skips-everything", check_restart_skips_everything),
-    ("failed-write-is-a-warning", check_failed_write_is_a_warning),
-    ("corrupt-checkpoint-is-an-error", check_corrupt_checkpoint_is_an_error),
-]
-
-
-def main():
-    if GST_LAUNCH is None:
-        print("SKIP: gst-launch-1.0 not found")
-        return SKIP
-    return run_checks(CHECKS, "sm-test-checkpoint-")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note("corrupt, plain-npy and wrong-shape checkpoints fail start with the file named")

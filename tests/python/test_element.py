@@ -11,23 +11,21 @@ through the snapshot action signal and through a GstSharedMatrix shared with
 the application.
 
 Run with the plugin on GST_PLUGIN_PATH(_1_0) and the GstSharedMatrix typelib
-on GI_TYPELIB_PATH (meson test does both). Prints one line per check, exits
-0 when all pass, 1 on any failure, 77 (skip) without numpy, PyGObject/Gst
-or the plugin.
+on GI_TYPELIB_PATH (meson test does both). One pytest test per check; the
+module skips without numpy, PyGObject/Gst or the plugin.
 """
 
 import io
 import os
-import sys
 import time
 
-from checks import (CheckFailed, expect, missing_elements,
-                    optional_sharedmatrix, require_gst, require_numpy,
-                    run_checks)
+from checks import (CheckFailed, expect, note, optional_sharedmatrix,
+                    require_elements, require_gst, require_numpy, skip)
 
 np = require_numpy()
 Gst = require_gst()
 SM, SM_MISSING = optional_sharedmatrix()
+require_elements(Gst, ("sharedmatrix", "updatetestsrc"))
 
 INDEX_DTYPES = {"int32": np.dtype("<i4"), "int64": np.dtype("<i8")}
 DELTA_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8"),
@@ -135,7 +133,7 @@ def get_value(matrix, dtype, rows, cols):
 
 # ---- the checks -------------------------------------------------------------
 
-def check_acceptance(tmp):
+def test_acceptance(tmp):
     """THE acceptance pipeline: 50 updates of 200 rows into 70000 x 100."""
     upd, npy = os.path.join(tmp, "updates.bin"), os.path.join(tmp, "C.npy")
     _, err = run(f"updatetestsrc seed=7 num-buffers=50 ! tee name=t "
@@ -150,10 +148,10 @@ def check_acceptance(tmp):
     want = reference_add(70000, 100, updates)
     expect(np.count_nonzero(want) > 900000, "reference suspiciously empty")
     expect_same(got, want, "C.npy vs np.add.at")
-    return "C.npy (70000x100 float32) equals np.add.at over 50 updates, bit-exact"
+    note("C.npy (70000x100 float32) equals np.add.at over 50 updates, bit-exact")
 
 
-def check_f16_into_f64(tmp):
+def test_float16_into_float64(tmp):
     upd, npy = os.path.join(tmp, "u16.bin"), os.path.join(tmp, "C64.npy")
     _, err = run(f"updatetestsrc seed=11 num-buffers=20 dtype=float16 "
                  f"index-type=int64 ! tee name=t "
@@ -166,10 +164,10 @@ def check_f16_into_f64(tmp):
     expect(got.dtype == np.float64, f"dtype {got.dtype}")
     expect_same(got, reference_add(70000, 100, updates, np.float64),
                 "float64 matrix vs np.add.at")
-    return "float16 deltas + int64 indices into float64 matrix, bit-exact"
+    note("float16 deltas + int64 indices into float64 matrix, bit-exact")
 
 
-def check_bfloat16(tmp):
+def test_bfloat16_matrix(tmp):
     upd, npy = os.path.join(tmp, "ubf.bin"), os.path.join(tmp, "Cbf.npy")
     rows, cols = 2000, 100      # small enough for a per-row Python reference
     _, err = run(f"updatetestsrc seed=13 num-buffers=20 rows={rows} "
@@ -190,10 +188,10 @@ def check_bfloat16(tmp):
     expect(any(len(np.unique(i)) < len(i) for i, _ in updates),
            "no duplicate rows in the stream")
     expect_same(bits, want, "bfloat16 bits")
-    return "bfloat16 matrix: bits equal per-occurrence float32->bf16 RNE"
+    note("bfloat16 matrix: bits equal per-occurrence float32->bf16 RNE")
 
 
-def check_tensors_appsink(tmp):
+def test_tensors_appsink(tmp):
     """other/tensors snapshots through appsink: caps and bytes."""
     upd = os.path.join(tmp, "ut.bin")
     npy = os.path.join(tmp, "Ct.npy")
@@ -243,10 +241,10 @@ def check_tensors_appsink(tmp):
     last = samples[-1].get_buffer()
     expect(last.extract_dup(0, last.get_size()) == np.load(npy).tobytes(),
            "final tensor snapshot bytes differ from the .npy data")
-    return "3 other/tensors snapshots: caps, OFFSET, bytes = reference = npy data"
+    note("3 other/tensors snapshots: caps, OFFSET, bytes = reference = npy data")
 
 
-def check_share_by_name(tmp):
+def test_share_by_name(tmp):
     rows, cols = 5000, 8
     files = [os.path.join(tmp, f"share{i}.bin") for i in range(2)]
     pipes = []
@@ -292,12 +290,12 @@ def check_share_by_name(tmp):
            f"max |diff| {np.max(np.abs(got - want))}")
     one = reference_add(rows, cols, upd[:30], np.float64)
     expect(not np.allclose(got, one, atol=1e-3), "only one stream landed")
-    return "two pipelines, one matrix-name: same object, both streams landed"
+    note("two pipelines, one matrix-name: same object, both streams landed")
 
 
-def check_share_by_object(tmp):
+def test_share_by_object(tmp):
     if SM is None:
-        return f"SKIP (GstSharedMatrix typelib not found: {SM_MISSING})"
+        skip(f"GstSharedMatrix typelib not found: {SM_MISSING}")
     rows, cols = 3000, 12
     upd = os.path.join(tmp, "obj.bin")
     m = SM.SharedMatrix.new(rows, cols, SM.DType.FLOAT32, SM.Backend.AUTO)
@@ -322,10 +320,10 @@ def check_share_by_object(tmp):
     expect_same(got, reference_add(rows, cols,
                                    read_updates(upd, 15, 200, cols)),
                 "application matrix")
-    return "element.props.matrix = SharedMatrix.new(...): get_value() = reference"
+    note("element.props.matrix = SharedMatrix.new(...): get_value() = reference")
 
 
-def check_snapshot_signal(tmp):
+def test_snapshot_signal(tmp):
     npy = os.path.join(tmp, "sig.npy")
     rows, cols = 4000, 20
     pipeline, err = run(f"updatetestsrc seed=41 num-buffers=12 rows={rows} "
@@ -356,10 +354,10 @@ def check_snapshot_signal(tmp):
     raw = np.frombuffer(b.extract_dup(0, b.get_size()),
                         np.float32).reshape(rows, cols)
     expect_same(raw, from_file, "raw signal snapshot vs C.npy")
-    return "emit('snapshot') after EOS (npy) and after stop (raw) = C.npy"
+    note("emit('snapshot') after EOS (npy) and after stop (raw) = C.npy")
 
 
-def check_invalid_index_error(tmp):
+def test_invalid_index_error(tmp):
     """updatetestsrc draws rows from [0, 80000) into a 70000-row matrix: the
     first buffer holding an index >= 70000 stops the pipeline with an error
     naming it, and leaves the matrix as the buffers before it made it."""
@@ -397,11 +395,11 @@ def check_invalid_index_error(tmp):
         pipeline.set_state(Gst.State.NULL)
     expect_same(got, reference_add(rows, cols, updates[:k]),
                 "matrix after the rejected buffer")
-    return (f"seed {seed}: buffer {k} has index {bad_index}: ERROR "
-            f"'{text[:60]}...', matrix = first {k} updates")
+    note(f"seed {seed}: buffer {k} has index {bad_index}: ERROR "
+         f"'{text[:60]}...', matrix = first {k} updates")
 
 
-def check_invalid_index_drop(tmp):
+def test_invalid_index_drop(tmp):
     rows, cols, batch, n = 70000, 8, 50, 10
     src = (f"updatetestsrc seed=61 num-buffers={n} rows=80000 cols={cols} "
            f"batch={batch}")
@@ -427,10 +425,10 @@ def check_invalid_index_drop(tmp):
         pipeline.set_state(Gst.State.NULL)
     valid = [(i[i < rows], d[i < rows]) for i, d in updates]
     expect_same(got, reference_add(rows, cols, valid), "matrix after drops")
-    return f"invalid-index=drop: {n_bad} rows dropped and counted, rest applied"
+    note(f"invalid-index=drop: {n_bad} rows dropped and counted, rest applied")
 
 
-def check_unlinked_src_ends_stream(tmp):
+def test_unlinked_src_ends_stream(tmp):
     """`src ! sharedmatrix` with nothing downstream is a complete pipeline:
     updates are applied and EOS reaches the application."""
     rows, cols, batch, n = 1000, 4, 30, 20
@@ -450,30 +448,4 @@ def check_unlinked_src_ends_stream(tmp):
         pipeline.set_state(Gst.State.NULL)
     expect_same(got, reference_add(rows, cols, read_updates(upd, n, batch, cols)),
                 "matrix of the unlinked element")
-    return f"EOS reached with the src pad unlinked, {n} updates applied"
-
-
-CHECKS = [
-    ("acceptance", check_acceptance),
-    ("float16-into-float64", check_f16_into_f64),
-    ("bfloat16-matrix", check_bfloat16),
-    ("tensors-appsink", check_tensors_appsink),
-    ("share-by-name", check_share_by_name),
-    ("share-by-object", check_share_by_object),
-    ("snapshot-signal", check_snapshot_signal),
-    ("invalid-index-error", check_invalid_index_error),
-    ("invalid-index-drop", check_invalid_index_drop),
-    ("unlinked-src-ends-stream", check_unlinked_src_ends_stream),
-]
-
-
-def main():
-    Gst.init(None)
-    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc",))
-    if skip:
-        return skip
-    return run_checks(CHECKS, "sm-test-element-")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note(f"EOS reached with the src pad unlinked, {n} updates applied")

@@ -7,20 +7,19 @@ small sizes, and its results are checked, not just its exit status.
 The update streams are replayed with the independent updatetestsrc
 reimplementation of test_updatetestsrc.py and numpy. The example scripts
 find the build under test through the environment meson test sets (see
-examples/common.sh). Prints one line per check, exits 0 when all pass, 1 on
-any failure, 77 (skip) without numpy, PyGObject/Gst or the plugin.
+examples/common.sh). One pytest test per check; the module skips without
+numpy, PyGObject/Gst or the plugin.
 """
 
 import os
 import re
 import subprocess
-import sys
 
-from checks import (expect, missing_elements, require_gst, require_numpy,
-                    run_checks)
+from checks import expect, note, require_elements, require_gst, require_numpy
 
 np = require_numpy()
 Gst = require_gst()
+require_elements(Gst, ("sharedmatrix", "updatetestsrc", "multifilesink"))
 
 import test_updatetestsrc as updatetestsrc  # noqa: E402
 
@@ -62,7 +61,7 @@ def written_files(stdout):
 
 # ---- the checks -------------------------------------------------------------
 
-def check_snapshots(tmp):
+def test_snapshots(tmp):
     rows, cols, batch, updates, every, seed = 300, 4, 20, 50, 15, 5
     out_dir = os.path.join(tmp, "snapshots")
     # the CPU backend is the bit-exact one
@@ -81,10 +80,10 @@ def check_snapshots(tmp):
                f"{path} is {got.dtype}{got.shape}")
         expect(np.array_equal(got, replay(rows, cols, stream[:version])),
                f"{path} differs from the numpy replay of the first {version} updates")
-    return "4 numbered snapshots, versions 15/30/45/50, each equal to the numpy replay"
+    note("4 numbered snapshots, versions 15/30/45/50, each equal to the numpy replay")
 
 
-def check_shared_by_name(tmp):
+def test_shared_by_name(tmp):
     rows, cols, batch, updates, seed_a, seed_b = 200, 4, 20, 40, 3, 4
     out_dir = os.path.join(tmp, "shared")
     stdout = run_example(["shared-by-name.sh", out_dir], env=dict(
@@ -102,10 +101,10 @@ def check_shared_by_name(tmp):
     # differ in the last bits from the replay's order
     expect(got.shape == both.shape and np.allclose(got, both, rtol=1e-5, atol=1e-5),
            "shared.npy differs from np.add.at of both streams")
-    return f"shared.npy equals np.add.at of both streams; chains ended at versions {versions}"
+    note(f"shared.npy equals np.add.at of both streams; chains ended at versions {versions}")
 
 
-def check_stats_messages(tmp):
+def test_stats_messages(tmp):
     rows, cols, batch, updates = 1000, 16, 50, 2000
     stdout = run_example(["stats-messages.sh", os.path.join(tmp, "stats")], env=dict(
         ROWS=str(rows), COLS=str(cols), BATCH=str(batch), UPDATES=str(updates),
@@ -130,10 +129,10 @@ def check_stats_messages(tmp):
     expect(stats[-1]["updates-applied"] == updates, f"last message at EOS: {stats[-1]}")
     expect(any(s["rows-per-second"] > 0 for s in stats), "rows-per-second always 0")
     expect(stats[-1]["backend"] in ("cpu", "cuda"), f"backend {stats[-1]['backend']}")
-    return f"{len(stats)} messages, the last at EOS with {updates} updates applied"
+    note(f"{len(stats)} messages, the last at EOS with {updates} updates applied")
 
 
-def check_online_learning(tmp):
+def test_online_learning(tmp):
     stdout = run_example(["python.sh", "online_learning.py", "--users", "200", "--items", "100",
                           "--rank", "4", "--steps", "1500", "--batch", "100",
                           "--snapshot-every", "250", "--seed", "1"])
@@ -157,46 +156,24 @@ def check_online_learning(tmp):
     expect(final_rmse == table[-1][2], "final RMSE is not the last snapshot's")
     expect(final_rmse < threshold, f"final RMSE {final_rmse} not below {threshold}:\n{stdout}")
     expect(stale <= bound, f"gradients {stale} updates stale, bound {bound}")
-    return (f"held-out RMSE {initial_rmse} -> {final_rmse} (mean predictor {mean_rmse}, "
-            f"threshold {threshold})")
+    note(f"held-out RMSE {initial_rmse} -> {final_rmse} (mean predictor {mean_rmse}, "
+         f"threshold {threshold})")
 
 
-def check_theano_classic(tmp):
+def test_theano_classic(tmp):
     stdout = run_example(["python.sh", "theano_classic.py", "--rounds", "3"])
     copy_us = re.search(r"get/set_value +: ([0-9,.]+) us per update", stdout)
     inplace_us = re.search(r"in place +: ([0-9,.]+) us per update", stdout)
     expect(copy_us and inplace_us and re.search(r"ratio +: [0-9,]+x", stdout),
            f"timings missing:\n{stdout}")
     expect("both matrices equal the numpy replay" in stdout, f"check failed:\n{stdout}")
-    return f"both paths equal numpy; {copy_us[1]} us vs {inplace_us[1]} us per update"
+    note(f"both paths equal numpy; {copy_us[1]} us vs {inplace_us[1]} us per update")
 
 
-def check_demo(tmp):
+def test_demo(tmp):
     """demo.py takes its timing from theano_classic.py."""
     npy = os.path.join(tmp, "demo-C.npy")
     stdout = run_example(["python.sh", "demo.py", "--updates", "20", "--output", npy])
     expect("updates applied : 20" in stdout and "equals the live matrix" in stdout
            and "full-copy path" in stdout, f"unexpected output:\n{stdout}")
-    return "20 updates, snapshot equals the live matrix, timings printed"
-
-
-CHECKS = [
-    ("snapshots", check_snapshots),
-    ("shared-by-name", check_shared_by_name),
-    ("stats-messages", check_stats_messages),
-    ("online-learning", check_online_learning),
-    ("theano-classic", check_theano_classic),
-    ("demo", check_demo),
-]
-
-
-def main():
-    Gst.init(None)
-    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc", "multifilesink"))
-    if skip:
-        return skip
-    return run_checks(CHECKS, "sm-test-examples-", sys.argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note("20 updates, snapshot equals the live matrix, timings printed")

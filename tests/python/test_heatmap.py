@@ -12,24 +12,25 @@ compared with matplotlib's own colour map when matplotlib is there, and with
 published anchor colours always. The last check runs examples/heatmap.sh and
 reads the PNG files it writes.
 
-Run with the plugin on GST_PLUGIN_PATH(_1_0) (meson test does it). Prints
-one line per check, exits 0 when all pass, 1 on any failure, 77 (skip)
-without numpy, PyGObject/Gst or the plugin.
+Run with the plugin on GST_PLUGIN_PATH(_1_0) (meson test does it). One
+pytest test per check; the module skips without numpy, PyGObject/Gst or the
+plugin.
 """
 
 import os
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from pathlib import Path
 
-from checks import (CheckFailed, expect, missing_elements, require_gst,
-                    require_numpy, run_checks)
+from checks import (CheckFailed, expect, note, require_elements, require_gst,
+                    require_numpy)
 
 np = require_numpy()
 Gst = require_gst()
+require_elements(Gst, ("matrixheatmap", "sharedmatrix", "updatetestsrc",
+                       "appsrc", "appsink"))
 
 SOURCE_ROOT = Path(os.environ.get("SHAREDMATRIX_SOURCE_ROOT",
                                   Path(__file__).resolve().parents[2]))
@@ -193,7 +194,7 @@ def all_viridis(rgb, lut):
 
 # ---- checks -----------------------------------------------------------------
 
-def check_viridis(tmp):
+def test_viridis(tmp):
     """The RGB colours: published anchors, and matplotlib's viridis."""
     lut = element_lut()
     for level, rgb in ANCHORS.items():
@@ -203,14 +204,15 @@ def check_viridis(tmp):
         import matplotlib
         viridis = matplotlib.colormaps["viridis"]
     except (ImportError, AttributeError):
-        return "3 anchors (no matplotlib 3.5 or newer for the rest)"
+        note("3 anchors (no matplotlib 3.5 or newer for the rest)")
+        return
     expect(viridis.N == 256, f"matplotlib's viridis has {viridis.N} colours")
     want = np.rint(viridis(np.arange(256))[:, :3] * 255)
     diff = np.abs(lut - want.astype(np.int64))
     expect(diff.max() == 0, f"{np.count_nonzero(diff.max(axis=1))} colours "
            f"differ from matplotlib's, first at level "
            f"{np.argmax(diff.max(axis=1))}")
-    return "3 anchors and all 256 colours equal matplotlib's viridis"
+    note("3 anchors and all 256 colours equal matplotlib's viridis")
 
 
 def random_matrix(rng, rows, cols):
@@ -218,7 +220,7 @@ def random_matrix(rng, rows, cols):
     return rng.integers(-255, 256, size=(rows, cols)) / 64.0
 
 
-def check_appsrc_reference(tmp):
+def test_appsrc_reference(tmp):
     """Every dtype, GRAY8 and RGB, auto and fixed range; uneven downscale,
     uneven upscale and mixed, several frames per stream."""
     rng = np.random.default_rng(7)
@@ -240,10 +242,10 @@ def check_appsrc_reference(tmp):
                                      f"{dtype} {rows}x{cols} -> {w}x{h} "
                                      f"{fmt} {props}")
                         frames += 1
-    return f"{frames} frames equal the numpy reference"
+    note(f"{frames} frames equal the numpy reference")
 
 
-def check_special_values(tmp):
+def test_special_values(tmp):
     """NaN, infinities, a constant matrix and clamping."""
     rng = np.random.default_rng(8)
     m = random_matrix(rng, 8, 6)
@@ -263,10 +265,10 @@ def check_special_values(tmp):
         expect_frame(s, reference_t(mat, h, w, lo, hi), None, props)
     (s,) = render([const], "float32", "", "video/x-raw,format=GRAY8")
     expect(not frame_array(s).any(), "a constant matrix is not all 0")
-    return f"{len(cases) + 1} frames"
+    note(f"{len(cases) + 1} frames")
 
 
-def check_sharedmatrix_pipeline(tmp):
+def test_sharedmatrix_pipeline(tmp):
     """sharedmatrix snapshots drawn at the default size: each picture
     against the raw snapshot beside it."""
     rows, cols = 3000, 40
@@ -294,7 +296,7 @@ def check_sharedmatrix_pipeline(tmp):
                           np.float32).reshape(rows, cols)
         expect_frame(heat, reference_t(m, 1024, cols), lut,
                      f"version {rb.offset}")
-    return "4 pictures of 40 x 1024 equal the reference of their snapshots"
+    note("4 pictures of 40 x 1024 equal the reference of their snapshots")
 
 
 def png_info(path):
@@ -315,7 +317,7 @@ def png_info(path):
     return struct.unpack(">IIBB", chunks[0][1][:10])
 
 
-def check_example_script(tmp):
+def test_example_script(tmp):
     """examples/heatmap.sh with tiny sizes: the PNG files it promises."""
     # (the script uses the plugin this test runs with: examples/common.sh
     # keeps GST_PLUGIN_PATH_1_0 when it is set)
@@ -335,32 +337,11 @@ def check_example_script(tmp):
     try:
         from matplotlib import image
     except ImportError:
-        return "3 PNG files of 16 x 30 RGB (matplotlib not there to decode)"
+        note("3 PNG files of 16 x 30 RGB (matplotlib not there to decode)")
+        return
     px = np.rint(image.imread(out / files[-1])[..., :3] * 255).astype(int)
     expect(all_viridis(px, element_lut()), "a pixel that is no viridis "
            "colour")
     expect(len(np.unique(px.reshape(-1, 3), axis=0)) > 10,
            "the last picture has hardly any colours")
-    return "3 PNG files of 16 x 30 RGB, all pixels viridis colours"
-
-
-CHECKS = [
-    ("viridis", check_viridis),
-    ("appsrc-reference", check_appsrc_reference),
-    ("special-values", check_special_values),
-    ("sharedmatrix-pipeline", check_sharedmatrix_pipeline),
-    ("example-script", check_example_script),
-]
-
-
-def main():
-    Gst.init(None)
-    skip = missing_elements(Gst, ("matrixheatmap", "sharedmatrix",
-                                  "updatetestsrc", "appsrc", "appsink"))
-    if skip:
-        return skip
-    return run_checks(CHECKS, "sm-test-heatmap-", sys.argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note("3 PNG files of 16 x 30 RGB, all pixels viridis colours")

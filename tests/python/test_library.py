@@ -15,10 +15,11 @@ Bit-for-bit comparisons use the CPU backend; NaNs compare equal to any NaN
 (payload and sign are not specified), and +0.0 equals -0.0 only for min/max
 (which zero np.minimum/np.maximum pick is not specified either).
 
-Run with GI_TYPELIB_PATH and LD_LIBRARY_PATH pointing at the build's
-plugin/lib directory. Prints one line per check group, the failures at the
-end; exits 0 when everything passed, 1 on any failure, 77 (skip) when
-PyGObject, numpy or the GstSharedMatrix typelib is missing.
+Run under pytest with GI_TYPELIB_PATH and LD_LIBRARY_PATH pointing at the
+build's plugin/lib directory (meson test sets both). Each check group is one
+pytest test (test_<group>) that runs all its checks and then fails listing
+every failed one; the module skips without PyGObject, numpy or the
+GstSharedMatrix typelib.
 
 `test_library.py --thread-helper` is used by the thread-count group: it
 applies a fixed set of big updates and prints the sha256 of each result.
@@ -32,8 +33,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-import traceback
+
+import pytest
 
 from checks import require_numpy, require_sharedmatrix
 
@@ -302,12 +303,28 @@ class Checks:
         return None
 
 
-GROUPS = []
-
-
 def group(fn):
-    GROUPS.append(fn)
-    return fn
+    """Makes check group @fn(ck) the pytest test of the same name: it runs
+    every check of the group with a fresh Checks, going on after a failed
+    one, then fails listing each failed check."""
+    def test():
+        ck = Checks(fn.__name__)
+        try:
+            fn(ck)
+        finally:
+            extra = f"; {'; '.join(ck.notes)}" if ck.notes else ""
+            print(f"{fn.__name__}: {ck.n} checks, {len(ck.failures)} "
+                  f"failed{extra}")
+            for f in ck.failures[:200]:
+                print(f"  - {f}")
+            if len(ck.failures) > 200:
+                print(f"  ... and {len(ck.failures) - 200} more")
+        if ck.failures:
+            pytest.fail(f"{len(ck.failures)} of {ck.n} checks failed, the "
+                        f"first: {ck.failures[0]}", pytrace=False)
+    test.__name__ = test.__qualname__ = fn.__name__
+    test.__doc__ = fn.__doc__
+    return test
 
 
 def find_error_domain():
@@ -346,7 +363,7 @@ def nonzero_storage(rng, shape, dt):
 # ---- check groups --------------------------------------------------------------
 
 @group
-def reference_selfcheck(ck):
+def test_reference_selfcheck(ck):
     """The reference's own rounding against numpy's independent
     implementations, and the hand-computed bfloat16 encodings."""
     rng = np.random.default_rng(1)
@@ -422,7 +439,7 @@ def reference_selfcheck(ck):
 
 
 @group
-def ops_dtypes(ck):
+def test_ops_dtypes(ck):
     """Every op x matrix dtype x delta dtype, heavy duplicates, bit-exact."""
     rng = np.random.default_rng(2)
     rows, cols, n = 50, 7, 300
@@ -465,7 +482,7 @@ SPECIAL_VALUES = np.array([
 
 
 @group
-def special_values(ck):
+def test_special_values(ck):
     """NaN, inf, overflow, subnormal and tie values with non-finite=apply,
     every op x matrix dtype x delta dtype."""
     rng = np.random.default_rng(3)
@@ -491,7 +508,7 @@ def special_values(ck):
 
 
 @group
-def rounding_edges(ck):
+def test_rounding_edges(ck):
     """set/add of values next to rounding ties: the result must be rounded
     once, to nearest even, from the exact compute-dtype value (a float64
     delta rounded to a bfloat16 matrix via float32 would round twice)."""
@@ -536,7 +553,7 @@ def rounding_edges(ck):
 
 
 @group
-def duplicates(ck):
+def test_duplicates(ck):
     """Hand-computed duplicate cases: set keeps the last occurrence, the
     other ops apply every occurrence in buffer order."""
     def run(op, init, idx, deltas, expected, dt="float32", ddt="float32",
@@ -622,7 +639,7 @@ def run_thread_workload():
 
 
 @group
-def determinism_and_threads(ck):
+def test_determinism_and_threads(ck):
     """Same sequence -> same bytes; big (multi-threaded) updates equal the
     reference and row-by-row application; any GST_SHARED_MATRIX_THREADS
     gives the same bytes."""
@@ -700,7 +717,7 @@ def determinism_and_threads(ck):
 
 
 @group
-def policies(ck):
+def test_policies(ck):
     """invalid-index error/drop, non-finite apply/drop/error for every delta
     dtype, versions."""
     rng = np.random.default_rng(5)
@@ -882,7 +899,7 @@ def policies(ck):
 
 
 @group
-def size_errors(ck):
+def test_size_errors(ck):
     """Wrong byte sizes are GLib.Errors naming the sizes; nothing changes."""
     rng = np.random.default_rng(6)
     rows, cols = 10, 7
@@ -939,7 +956,7 @@ def size_errors(ck):
 
 
 @group
-def gather(ck):
+def test_gather(ck):
     """gather_bytes against numpy fancy indexing."""
     rng = np.random.default_rng(7)
     rows, cols = 50, 7
@@ -975,7 +992,7 @@ def load_npy(data):
 
 
 @group
-def npy(ck):
+def test_npy(ck):
     """get_value_npy / save_npy read back by numpy; new_from_npy of files
     written by numpy; errors name the path."""
     rng = np.random.default_rng(8)
@@ -1134,7 +1151,7 @@ def _npy(ck, rng, tmp):
 
 
 @group
-def construction(ck):
+def test_construction(ck):
     """Shapes, dtypes and backends at construction."""
     for rows, cols in ((0, 5), (5, 0), (0, 0)):
         ck.error(f"new {rows} x {cols}",
@@ -1186,7 +1203,7 @@ def construction(ck):
 
 
 @group
-def concurrency(ck):
+def test_concurrency(ck):
     """Readers never observe half an update."""
     rows, cols, n_updates = 4096, 32, 150
     m = new_matrix(rows, cols, "float32")
@@ -1265,13 +1282,12 @@ def concurrency(ck):
 
 
 @group
-def cuda_backend(ck):
+def test_cuda_backend(ck):
     """Only where a GPU is usable: the CUDA backend agrees with the CPU one
     (exactly without duplicates and for set/min/max; within rounding of
     reassociation for add/sub/mul with duplicates)."""
     if not CUDA:
-        ck.notes.append("skipped: no usable CUDA backend")
-        return
+        pytest.skip("no usable CUDA backend")
     rng = np.random.default_rng(9)
     rows, cols = 300, 33
     for op in OPS:
@@ -1323,34 +1339,9 @@ def main():
         hashes, _ = run_thread_workload()
         print(json.dumps(hashes))
         return 0
-    only = set(sys.argv[1:])
-    failures = []
-    t_all = time.monotonic()
-    for fn in GROUPS:
-        if only and fn.__name__ not in only:
-            continue
-        ck = Checks(fn.__name__)
-        t0 = time.monotonic()
-        try:
-            fn(ck)
-        except Exception:  # noqa: BLE001 - report and go on
-            ck.failures.append("unexpected exception:\n" +
-                               traceback.format_exc())
-        dt = time.monotonic() - t0
-        status = "ok  " if not ck.failures else "FAIL"
-        extra = f"; {'; '.join(ck.notes)}" if ck.notes else ""
-        print(f"{status} {fn.__name__}: {ck.n} checks, "
-              f"{len(ck.failures)} failed ({dt:.1f} s){extra}", flush=True)
-        failures += [f"{fn.__name__}: {f}" for f in ck.failures]
-    print(f"total {time.monotonic() - t_all:.1f} s")
-    if failures:
-        print(f"\n{len(failures)} failures:")
-        for f in failures[:200]:
-            print(f"  - {f}")
-        if len(failures) > 200:
-            print(f"  ... and {len(failures) - 200} more")
-        return 1
-    return 0
+    print(f"usage: {sys.argv[0]} --thread-helper (the checks run under "
+          f"pytest: python3 -m pytest {sys.argv[0]})", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

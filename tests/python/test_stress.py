@@ -31,21 +31,22 @@ changes while updates stream at full speed. Every check is exact.
   the version never decreases and grows after every return to PLAYING, and
   at the end updates-applied equals the matrix version.
 
-Prints one line per check with the figures (updates applied, copies
-checked), exits 0 when all pass, 1 on a failure, 77 (skip) without numpy,
+One pytest test per check, each printing its figures (updates applied,
+copies checked; `pytest -rP` shows them); the module skips without numpy,
 PyGObject/Gst, the typelib or the plugin.
 """
 
 import os
-import sys
 import threading
 import time
 
-from checks import (CheckFailed, expect, missing_elements, require_numpy,
-                    require_gst_sharedmatrix, run_checks)
+from checks import (CheckFailed, expect, note, require_elements,
+                    require_gst_sharedmatrix, require_numpy)
 
 np = require_numpy()
 Gst, GLib, SM = require_gst_sharedmatrix()
+require_elements(Gst, ("sharedmatrix", "updatetestsrc", "appsrc", "appsink",
+                       "filesrc", "fakesink"))
 
 TIMEOUT = 30 * Gst.SECOND
 
@@ -128,7 +129,7 @@ def make_appsrc_pipeline(desc, cols):
 
 # ---- readers see whole updates -------------------------------------------------
 
-def check_readers_see_whole_updates(tmp):
+def test_readers_see_whole_updates(tmp):
     rows, cols = 4096, 16          # 65536 delta elements: the threaded path
     period, seconds = 7, 4.0
     rng = np.random.default_rng(1)
@@ -243,15 +244,15 @@ def check_readers_see_whole_updates(tmp):
     finally:
         stop.set()
         pipeline.set_state(Gst.State.NULL)
-    return (f"{version} updates of {rows}x{cols} in {elapsed:.1f} s "
-            f"({version / elapsed:.0f}/s); whole in {counts['get_value']} "
-            f"get_value, {counts['gather']} gather, {counts['signal']} "
-            f"signal and {counts['pushed']} pushed snapshots")
+    note(f"{version} updates of {rows}x{cols} in {elapsed:.1f} s "
+         f"({version / elapsed:.0f}/s); whole in {counts['get_value']} "
+         f"get_value, {counts['gather']} gather, {counts['signal']} "
+         f"signal and {counts['pushed']} pushed snapshots")
 
 
 # ---- two writers, one matrix-name ---------------------------------------------
 
-def check_two_writers_one_name(tmp):
+def test_two_writers_one_name(tmp):
     rows, cols, batch, n = 3000, 8, 256, 3000
     record = batch * (4 + 4 * cols)
     rng = np.random.default_rng(2)
@@ -300,13 +301,13 @@ def check_two_writers_one_name(tmp):
     expect(len(diff) == 0, f"{len(diff)} elements differ from np.add.at, "
            f"first {tuple(diff[0])}: {got[tuple(diff[0])]} != "
            f"{want[tuple(diff[0])]}" if len(diff) else "")
-    return (f"2 x {n} updates of {batch} rows into one {rows}x{cols} matrix "
-            f"in {elapsed:.2f} s: equals np.add.at of both streams exactly")
+    note(f"2 x {n} updates of {batch} rows into one {rows}x{cols} matrix "
+         f"in {elapsed:.2f} s: equals np.add.at of both streams exactly")
 
 
 # ---- op toggled while playing ---------------------------------------------------
 
-def check_op_toggled_while_playing(tmp):
+def test_op_toggled_while_playing(tmp):
     rows, cols, period, n = 256, 8, 5, 20000
     rng = np.random.default_rng(3)
     payloads = [all_rows_update(rows, cols, p + 1, rng) for p in range(period)]
@@ -391,14 +392,14 @@ def check_op_toggled_while_playing(tmp):
     finally:
         stop.set()
         pipeline.set_state(Gst.State.NULL)
-    return (f"{n} updates, {toggles[0]} op changes, {snaps[0]} snapshots: "
-            f"every copy whole; final = sum of updates {s}..{n - 1} "
-            f"(last set at update {s})")
+    note(f"{n} updates, {toggles[0]} op changes, {snaps[0]} snapshots: "
+         f"every copy whole; final = sum of updates {s}..{n - 1} "
+         f"(last set at update {s})")
 
 
 # ---- state changes under load -------------------------------------------------
 
-def check_state_changes_under_load(tmp):
+def test_state_changes_under_load(tmp):
     rows, cols = 2000, 16
     pipeline = Gst.parse_launch(
         f"updatetestsrc rows={rows} cols={cols} batch=64 seed=5 ! "
@@ -455,25 +456,5 @@ def check_state_changes_under_load(tmp):
                f"version {version}")
     finally:
         pipeline.set_state(Gst.State.NULL)
-    return (f"{changes} state changes in {time.monotonic() - t0:.1f} s, "
-            f"{version} updates applied, versions monotonic, no ERROR")
-
-
-CHECKS = [
-    ("readers-see-whole-updates", check_readers_see_whole_updates),
-    ("two-writers-one-name", check_two_writers_one_name),
-    ("op-toggled-while-playing", check_op_toggled_while_playing),
-    ("state-changes-under-load", check_state_changes_under_load),
-]
-
-
-def main():
-    Gst.init(None)
-    skip = missing_elements(Gst, ("sharedmatrix", "updatetestsrc", "appsrc", "appsink", "filesrc", "fakesink",))
-    if skip:
-        return skip
-    return run_checks(CHECKS, "sm-test-stress-", sys.argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    note(f"{changes} state changes in {time.monotonic() - t0:.1f} s, "
+         f"{version} updates applied, versions monotonic, no ERROR")

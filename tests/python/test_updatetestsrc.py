@@ -11,14 +11,16 @@ the dtype). This script re-implements that description in plain Python
 pipeline for a set of configurations and compares every byte, plus caps and
 buffer offsets.
 
-Run with the plugin on GST_PLUGIN_PATH(_1_0). Prints one line per case;
-exits 1 on any mismatch, 77 (skip) without numpy or PyGObject/Gst.
+Run with the plugin on GST_PLUGIN_PATH(_1_0). One pytest test per case
+(test_stream_matches_reference[caseN-...]); the module skips without numpy
+or PyGObject/Gst.
 """
 
 import math
 import struct
-import sys
 from fractions import Fraction
+
+import pytest
 
 from checks import require_gst, require_numpy
 
@@ -286,48 +288,41 @@ CASES = [
 ]
 
 
-def main():
+def case_id(case):
+    cfg = dict(DEFAULTS, **case)
+    return (f"{cfg['distribution']}-{cfg['dtype']}-{cfg['index-type']}-"
+            f"rows{cfg['rows']}-batch{cfg['batch']}-cols{cfg['cols']}-"
+            f"seed{cfg['seed']}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}-{case_id(c)}"
+                                             for i, c in enumerate(CASES)])
+def test_stream_matches_reference(case):
+    """Every byte of the element's stream, its caps and buffer offsets
+    against the reference generator."""
     Gst.init(None)
-    if Gst.ElementFactory.find("updatetestsrc") is None:
-        print("FAIL: element updatetestsrc not found (GST_PLUGIN_PATH?)")
-        return 1
+    assert Gst.ElementFactory.find("updatetestsrc") is not None, \
+        "element updatetestsrc not found (GST_PLUGIN_PATH?)"
     n_buffers = 3
-    failures = 0
-    for i, case in enumerate(CASES):
-        cfg = dict(DEFAULTS, **case)
-        name = (f"case {i}: {cfg['distribution']} {cfg['dtype']} "
-                f"{cfg['index-type']} rows={cfg['rows']} batch={cfg['batch']} "
-                f"cols={cfg['cols']} seed={cfg['seed']}")
-        try:
-            got, offsets, caps = run_element(case, n_buffers)
-            want = reference(cfg, n_buffers)
-            problems = []
-            if len(got) != n_buffers:
-                problems.append(f"{len(got)} buffers, expected {n_buffers}")
-            if offsets != [(j, j + 1) for j in range(len(got))]:
-                problems.append(f"offsets {offsets}")
-            s = caps.get_structure(0) if caps else None
-            if (s is None or s.get_name() != "application/x-matrix-update"
-                    or s.get_value("dtype") != cfg["dtype"]
-                    or s.get_value("index-type") != cfg["index-type"]
-                    or s.get_value("cols") != cfg["cols"]):
-                problems.append(f"caps {caps.to_string() if caps else None}")
-            for j, (g, w) in enumerate(zip(got, want)):
-                if g != w:
-                    first = next((k for k in range(min(len(g), len(w)))
-                                  if g[k] != w[k]), min(len(g), len(w)))
-                    problems.append(f"buffer {j}: {len(g)} bytes vs {len(w)} "
-                                    f"expected, first difference at byte {first}")
-        except Exception as e:  # report and go on with the other cases
-            problems = [f"{type(e).__name__}: {e}"]
-        if problems:
-            failures += 1
-            print(f"FAIL {name}: " + "; ".join(problems))
-        else:
-            print(f"ok   {name}: {sum(len(b) for b in got)} bytes identical")
-    print(f"{len(CASES) - failures} passed, {failures} failed")
-    return 1 if failures else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    cfg = dict(DEFAULTS, **case)
+    got, offsets, caps = run_element(case, n_buffers)
+    want = reference(cfg, n_buffers)
+    problems = []
+    if len(got) != n_buffers:
+        problems.append(f"{len(got)} buffers, expected {n_buffers}")
+    if offsets != [(j, j + 1) for j in range(len(got))]:
+        problems.append(f"offsets {offsets}")
+    s = caps.get_structure(0) if caps else None
+    if (s is None or s.get_name() != "application/x-matrix-update"
+            or s.get_value("dtype") != cfg["dtype"]
+            or s.get_value("index-type") != cfg["index-type"]
+            or s.get_value("cols") != cfg["cols"]):
+        problems.append(f"caps {caps.to_string() if caps else None}")
+    for j, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            first = next((k for k in range(min(len(g), len(w)))
+                          if g[k] != w[k]), min(len(g), len(w)))
+            problems.append(f"buffer {j}: {len(g)} bytes vs {len(w)} "
+                            f"expected, first difference at byte {first}")
+    assert not problems, "; ".join(problems)
+    print(f"{sum(len(b) for b in got)} bytes identical")
