@@ -106,8 +106,7 @@ typedef struct
 {
   SmMatrixSpec matrix;          /* what defines the matrix */
   GstSharedMatrixOp op;
-  GstSharedMatrixInvalidIndexPolicy invalid_index;
-  GstSharedMatrixNonFinitePolicy non_finite;
+  GstSharedMatrixPolicies policies;     /* invalid-index, non-finite */
   guint snapshot_every;
   guint64 snapshot_interval;
   gboolean snapshot_on_eos;
@@ -428,7 +427,7 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     goto malformed;
   if (!gst_shared_matrix_update (st->matrix, st->settings.op, indices, n,
           st->info.index_type, deltas, st->info.dtype,
-          st->settings.invalid_index, st->settings.non_finite, &result, &err))
+          &st->settings.policies, &result, &err))
     goto rejected;
   gst_buffer_unmap (buf, &map);
 
@@ -837,10 +836,10 @@ gst_shared_matrix_element_set_property (GObject * object, guint prop_id,
       self->settings.op = g_value_get_enum (value);
       break;
     case PROP_INVALID_INDEX:
-      self->settings.invalid_index = g_value_get_enum (value);
+      self->settings.policies.invalid_index = g_value_get_enum (value);
       break;
     case PROP_NON_FINITE:
-      self->settings.non_finite = g_value_get_enum (value);
+      self->settings.policies.non_finite = g_value_get_enum (value);
       break;
     case PROP_SNAPSHOT_EVERY:
       self->settings.snapshot_every = g_value_get_uint (value);
@@ -910,10 +909,10 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
       g_value_set_enum (value, self->settings.op);
       break;
     case PROP_INVALID_INDEX:
-      g_value_set_enum (value, self->settings.invalid_index);
+      g_value_set_enum (value, self->settings.policies.invalid_index);
       break;
     case PROP_NON_FINITE:
-      g_value_set_enum (value, self->settings.non_finite);
+      g_value_set_enum (value, self->settings.policies.non_finite);
       break;
     case PROP_SNAPSHOT_EVERY:
       g_value_set_uint (value, self->settings.snapshot_every);
@@ -1165,8 +1164,8 @@ gst_shared_matrix_element_init (GstSharedMatrixElement * self)
   self->settings.matrix.backend = DEFAULT_PROP_BACKEND;
   self->settings.matrix.device_id = DEFAULT_PROP_DEVICE_ID;
   self->settings.op = DEFAULT_PROP_OP;
-  self->settings.invalid_index = DEFAULT_PROP_INVALID_INDEX;
-  self->settings.non_finite = DEFAULT_PROP_NON_FINITE;
+  self->settings.policies.invalid_index = DEFAULT_PROP_INVALID_INDEX;
+  self->settings.policies.non_finite = DEFAULT_PROP_NON_FINITE;
   self->settings.snapshot_every = DEFAULT_PROP_SNAPSHOT_EVERY;
   self->settings.snapshot_interval = DEFAULT_PROP_SNAPSHOT_INTERVAL;
   self->settings.snapshot_on_eos = DEFAULT_PROP_SNAPSHOT_ON_EOS;

@@ -59,6 +59,24 @@ G_DEFINE_TYPE_WITH_CODE (GstSharedMatrix, gst_shared_matrix, GST_TYPE_OBJECT,
     GST_DEBUG_CATEGORY_INIT (gst_shared_matrix_debug, "sharedmatrixlib", 0,
         "Shared matrix library"));
 
+static gpointer
+copy_struct_policies (gpointer p)
+{
+  return g_memdup2 (p, sizeof (GstSharedMatrixPolicies));
+}
+
+static gpointer
+copy_struct_result (gpointer p)
+{
+  return g_memdup2 (p, sizeof (GstSharedMatrixUpdateResult));
+}
+
+/* plain structs, boxed so that bindings can allocate them */
+G_DEFINE_BOXED_TYPE (GstSharedMatrixPolicies, gst_shared_matrix_policies,
+    copy_struct_policies, g_free);
+G_DEFINE_BOXED_TYPE (GstSharedMatrixUpdateResult,
+    gst_shared_matrix_update_result, copy_struct_result, g_free);
+
 static void
 gst_shared_matrix_finalize (GObject * object)
 {
@@ -584,9 +602,12 @@ gst_shared_matrix_copy_to (GstSharedMatrix * self,
  * @format: the layout of the copy
  * @error: return location for a #GError
  *
- * gst_shared_matrix_get_value() (@format %GST_SHARED_MATRIX_FORMAT_RAW) or
- * gst_shared_matrix_get_value_npy() (%GST_SHARED_MATRIX_FORMAT_NPY) that
- * says why there is no copy.
+ * A consistent host copy of the whole matrix in @format: row-major data
+ * (%GST_SHARED_MATRIX_FORMAT_RAW, gst_shared_matrix_get_value() that says
+ * why there is no copy) or a complete `.npy` file
+ * (%GST_SHARED_MATRIX_FORMAT_NPY: `numpy.load (io.BytesIO (data))`; a
+ * bfloat16 matrix is stored as the structured dtype `[('bfloat16', '<u2')]`
+ * holding the raw bits).
  *
  * Returns: (transfer full) (nullable): the data, or %NULL with @error set:
  *   %GST_SHARED_MATRIX_ERROR_NO_MEMORY when host memory for the copy cannot
@@ -618,20 +639,6 @@ gst_shared_matrix_get_value_full (GstSharedMatrix * self,
   return g_bytes_new_take (data, size);
 }
 
-/* For the getters with no error return: the reason goes to the log. */
-static GBytes *
-get_value_logged (GstSharedMatrix * self, GstSharedMatrixFormat format)
-{
-  GError *err = NULL;
-  GBytes *data = gst_shared_matrix_get_value_full (self, format, &err);
-
-  if (data == NULL) {
-    GST_WARNING_OBJECT (self, "no copy of the matrix: %s", err->message);
-    g_error_free (err);
-  }
-  return data;
-}
-
 /**
  * gst_shared_matrix_get_value:
  * @self: a #GstSharedMatrix
@@ -648,29 +655,18 @@ get_value_logged (GstSharedMatrix * self, GstSharedMatrixFormat format)
 GBytes *
 gst_shared_matrix_get_value (GstSharedMatrix * self)
 {
-  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
-  return get_value_logged (self, GST_SHARED_MATRIX_FORMAT_RAW);
-}
+  GError *err = NULL;
+  GBytes *data;
 
-/**
- * gst_shared_matrix_get_value_npy:
- * @self: a #GstSharedMatrix
- *
- * Like gst_shared_matrix_get_value() but as a complete `.npy` file:
- * `numpy.load (io.BytesIO (m.get_value_npy ().get_data ()))`. A bfloat16
- * matrix is stored as the structured dtype `[('bfloat16', '<u2')]` holding
- * the raw bits.
- *
- * Returns: (transfer full) (nullable): the file contents, %NULL when host
- *   memory for the copy cannot be allocated or the device failed to read
- *   the matrix (logged as a warning; gst_shared_matrix_get_value_full()
- *   returns the error)
- */
-GBytes *
-gst_shared_matrix_get_value_npy (GstSharedMatrix * self)
-{
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
-  return get_value_logged (self, GST_SHARED_MATRIX_FORMAT_NPY);
+  /* no error return here: the reason goes to the log */
+  data = gst_shared_matrix_get_value_full (self, GST_SHARED_MATRIX_FORMAT_RAW,
+      &err);
+  if (data == NULL) {
+    GST_WARNING_OBJECT (self, "no copy of the matrix: %s", err->message);
+    g_error_free (err);
+  }
+  return data;
 }
 
 /**
@@ -837,8 +833,9 @@ rejected:
  * @index_type: type of @indices
  * @deltas: @n × cols deltas of @delta_dtype, row-major (no alignment needed)
  * @delta_dtype: dtype of @deltas
- * @invalid_index: what to do with an index < 0 or >= rows
- * @non_finite: what to do with a delta row holding NaN/±Inf
+ * @policies: (nullable): what to do with out-of-range indices and NaN/±Inf
+ *   deltas; %NULL for the strict default (reject the update on an
+ *   out-of-range index, apply NaN/±Inf)
  * @result: (out caller-allocates) (optional): what the update did
  * @error: return location for a #GError
  *
@@ -861,11 +858,13 @@ gboolean
 gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
     gconstpointer indices, gsize n, GstSharedMatrixIndexType index_type,
     gconstpointer deltas, GstSharedMatrixDType delta_dtype,
-    GstSharedMatrixInvalidIndexPolicy invalid_index,
-    GstSharedMatrixNonFinitePolicy non_finite,
+    const GstSharedMatrixPolicies * policies,
     GstSharedMatrixUpdateResult * result, GError ** error)
 {
+  static const GstSharedMatrixPolicies strict = { 0, };
   GstSharedMatrixUpdateResult res = { 0, };
+  GstSharedMatrixInvalidIndexPolicy invalid_index;
+  GstSharedMatrixNonFinitePolicy non_finite;
   SmUpdatePlan plan;
   guint8 *skip;
   gboolean ok;
@@ -879,6 +878,10 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
         "Unknown op %d: allowed are set, add, sub, mul, min and max", op);
     return FALSE;
   }
+  if (policies == NULL)
+    policies = &strict;
+  invalid_index = policies->invalid_index;
+  non_finite = policies->non_finite;
   if ((guint) invalid_index > GST_SHARED_MATRIX_INVALID_INDEX_DROP ||
       (guint) non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
@@ -928,14 +931,15 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
  * @index_type: type of @indices
  * @deltas: N × cols deltas of @delta_dtype, row-major
  * @delta_dtype: dtype of @deltas
- * @invalid_index: what to do with an index < 0 or >= rows
- * @non_finite: what to do with a delta row holding NaN/±Inf
- * @rows_applied: (out) (optional): delta rows written
- * @rows_dropped: (out) (optional): delta rows skipped by a drop policy
+ * @policies: (nullable): what to do with out-of-range indices and NaN/±Inf
+ *   deltas; %NULL for the strict default
+ * @result: (out caller-allocates) (optional): what the update did
  * @error: return location for a #GError
  *
  * gst_shared_matrix_update() for bindings: N is taken from the size of
- * @indices, and @deltas must hold exactly N × cols values.
+ * @indices, and @deltas must hold exactly N × cols values. From Python:
+ * `ok, result = m.update_bytes_full (op, indices, index_type, deltas,
+ * dtype, GstSharedMatrix.Policies (invalid_index=…))`.
  *
  * Returns: %TRUE when the update was applied; %FALSE with @error when it
  *   was rejected (the matrix is unchanged) or the device failed, as for
@@ -946,11 +950,9 @@ gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
     GstSharedMatrixOp op, GBytes * indices,
     GstSharedMatrixIndexType index_type, GBytes * deltas,
     GstSharedMatrixDType delta_dtype,
-    GstSharedMatrixInvalidIndexPolicy invalid_index,
-    GstSharedMatrixNonFinitePolicy non_finite, guint64 * rows_applied,
-    guint64 * rows_dropped, GError ** error)
+    const GstSharedMatrixPolicies * policies,
+    GstSharedMatrixUpdateResult * result, GError ** error)
 {
-  GstSharedMatrixUpdateResult res;
   gsize isize_total, dsize_total, n;
   gconstpointer idata, ddata;
   guint isize;
@@ -977,14 +979,8 @@ gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
         gst_shared_matrix_dtype_size (delta_dtype));
     return FALSE;
   }
-  if (!gst_shared_matrix_update (self, op, idata, n, index_type, ddata,
-          delta_dtype, invalid_index, non_finite, &res, error))
-    return FALSE;
-  if (rows_applied)
-    *rows_applied = res.rows_applied;
-  if (rows_dropped)
-    *rows_dropped = res.rows_dropped_invalid + res.rows_dropped_non_finite;
-  return TRUE;
+  return gst_shared_matrix_update (self, op, idata, n, index_type, ddata,
+      delta_dtype, policies, result, error);
 }
 
 /**
@@ -1010,8 +1006,7 @@ gst_shared_matrix_update_bytes (GstSharedMatrix * self, GstSharedMatrixOp op,
     GstSharedMatrixDType delta_dtype, GError ** error)
 {
   return gst_shared_matrix_update_bytes_full (self, op, indices, index_type,
-      deltas, delta_dtype, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
-      GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, NULL, error);
+      deltas, delta_dtype, NULL, NULL, error);
 }
 
 /**

@@ -15,6 +15,27 @@ G_DECLARE_FINAL_TYPE (GstSharedMatrix, gst_shared_matrix, GST, SHARED_MATRIX,
     GstObject)
 
 /**
+ * GstSharedMatrixPolicies:
+ * @invalid_index: what to do with a row index < 0 or >= rows
+ * @non_finite: what to do with a delta row holding NaN/±Inf
+ *
+ * How an update treats bad rows. All fields zero (and %NULL where a call
+ * takes a pointer) is the strict default: an out-of-range index rejects the
+ * whole update, NaN/±Inf are applied like any other value. From C, a
+ * compound literal reads well:
+ * `&(GstSharedMatrixPolicies) { .invalid_index = GST_SHARED_MATRIX_INVALID_INDEX_DROP }`.
+ */
+typedef struct
+{
+  GstSharedMatrixInvalidIndexPolicy invalid_index;
+  GstSharedMatrixNonFinitePolicy non_finite;
+} GstSharedMatrixPolicies;
+
+#define GST_TYPE_SHARED_MATRIX_POLICIES (gst_shared_matrix_policies_get_type ())
+GST_SHARED_MATRIX_API
+GType gst_shared_matrix_policies_get_type (void);
+
+/**
  * GstSharedMatrixUpdateResult:
  * @version: the matrix version after the update
  * @rows_applied: delta rows written to the matrix
@@ -30,6 +51,10 @@ typedef struct
   guint64 rows_dropped_invalid;
   guint64 rows_dropped_non_finite;
 } GstSharedMatrixUpdateResult;
+
+#define GST_TYPE_SHARED_MATRIX_UPDATE_RESULT (gst_shared_matrix_update_result_get_type ())
+GST_SHARED_MATRIX_API
+GType gst_shared_matrix_update_result_get_type (void);
 
 GST_SHARED_MATRIX_API
 GstSharedMatrix *gst_shared_matrix_new (guint64 rows, guint cols,
@@ -65,8 +90,6 @@ gsize gst_shared_matrix_get_size (GstSharedMatrix * self,
 GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value (GstSharedMatrix * self);
 GST_SHARED_MATRIX_API
-GBytes *gst_shared_matrix_get_value_npy (GstSharedMatrix * self);
-GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value_full (GstSharedMatrix * self,
     GstSharedMatrixFormat format, GError ** error);
 GST_SHARED_MATRIX_API
@@ -88,8 +111,7 @@ gboolean gst_shared_matrix_update (GstSharedMatrix * self,
     GstSharedMatrixOp op, gconstpointer indices, gsize n,
     GstSharedMatrixIndexType index_type, gconstpointer deltas,
     GstSharedMatrixDType delta_dtype,
-    GstSharedMatrixInvalidIndexPolicy invalid_index,
-    GstSharedMatrixNonFinitePolicy non_finite,
+    const GstSharedMatrixPolicies * policies,
     GstSharedMatrixUpdateResult * result, GError ** error);
 GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_bytes (GstSharedMatrix * self,
@@ -101,9 +123,8 @@ gboolean gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
     GstSharedMatrixOp op, GBytes * indices,
     GstSharedMatrixIndexType index_type, GBytes * deltas,
     GstSharedMatrixDType delta_dtype,
-    GstSharedMatrixInvalidIndexPolicy invalid_index,
-    GstSharedMatrixNonFinitePolicy non_finite, guint64 * rows_applied,
-    guint64 * rows_dropped, GError ** error);
+    const GstSharedMatrixPolicies * policies,
+    GstSharedMatrixUpdateResult * result, GError ** error);
 
 GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,

@@ -437,8 +437,7 @@ large_batches (GstSharedMatrix * m, GstSharedMatrixOp op,
 #define LARGE_UPDATE(k) \
   gst_shared_matrix_update (m, op, blk[(k) % N_LARGE_BLOCKS].idx, batch, \
       GST_SHARED_MATRIX_INDEX_TYPE_INT32, blk[(k) % N_LARGE_BLOCKS].deltas, \
-      dtype, GST_SHARED_MATRIX_INVALID_INDEX_ERROR, \
-      GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, &err)
+      dtype, NULL, NULL, &err)
 
   for (k = 0; k < 3 && ok; k++)         /* warm up: slots grow */
     ok = LARGE_UPDATE (k);
@@ -585,8 +584,7 @@ main (int argc, char **argv)
 #define UPDATE(k) \
   gst_shared_matrix_update (m, op, idx[(k) % N_DISTINCT_UPDATES], batch, \
       GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas[(k) % N_DISTINCT_UPDATES], \
-      dtype, GST_SHARED_MATRIX_INVALID_INDEX_ERROR, \
-      GST_SHARED_MATRIX_NON_FINITE_APPLY, NULL, NULL)
+      dtype, NULL, NULL, NULL)
 #define WAIT() \
   g_bytes_unref (gst_shared_matrix_gather_bytes (m, probe_idx, \
           GST_SHARED_MATRIX_INDEX_TYPE_INT32, NULL))

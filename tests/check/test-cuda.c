@@ -100,9 +100,9 @@ update_both (GstSharedMatrix * cpu, GstSharedMatrix * gpu, int op,
   GstSharedMatrixIndexType it = int64 ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 :
       GST_SHARED_MATRIX_INDEX_TYPE_INT32;
   gboolean oka = gst_shared_matrix_update (cpu, op, idx, n, it, deltas,
-      delta_dtype, inv, nf, &ra, &ea);
+      delta_dtype, &(GstSharedMatrixPolicies) { inv, nf }, &ra, &ea);
   gboolean okb = gst_shared_matrix_update (gpu, op, idx, n, it, deltas,
-      delta_dtype, inv, nf, &rb, &eb);
+      delta_dtype, &(GstSharedMatrixPolicies) { inv, nf }, &rb, &eb);
 
   fail_unless_equals_int (oka, okb);
   if (!oka) {
@@ -415,7 +415,7 @@ GST_START_TEST (test_cuda_updates_atomic_for_readers)
   reader = g_thread_new ("reader", reader_thread, &ctx);
   for (i = 0; i < 300 || g_atomic_int_get (&ctx.reads) < 20; i++)
     fail_unless (gst_shared_matrix_update (ctx.m, GST_SHARED_MATRIX_OP_ADD,
-            idx, rows, GST_SHARED_MATRIX_INDEX_TYPE_INT32, ones, 0, 0, 0,
+            idx, rows, GST_SHARED_MATRIX_INDEX_TYPE_INT32, ones, 0, NULL,
             NULL, NULL));
   g_atomic_int_set (&ctx.stop, 1);
   g_thread_join (reader);
@@ -494,7 +494,7 @@ fill_update_buffer (GstBuffer * buf, GstSharedMatrix * cpu, gsize n,
     idx[i] = (gint32) (test_rng_next (s) % rows);
   test_rng_fill ((guint8 *) d, n * cols, 0, s, FALSE);
   fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD, idx,
-          n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, 0, 0, NULL, NULL));
+          n, GST_SHARED_MATRIX_INDEX_TYPE_INT32, d, 0, NULL, NULL, NULL));
   gst_buffer_unmap (buf, &map);
 }
 

@@ -215,7 +215,8 @@ apply_cpu (const Update * u, int op, int dtype, int delta_dtype)
   fail_unless (gst_shared_matrix_update (m, op, u->indices, u->n,
           u->int64 ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 :
           GST_SHARED_MATRIX_INDEX_TYPE_INT32, u->deltas, delta_dtype,
-          u->invalid_index, u->non_finite, NULL, &err), "%s",
+          &(GstSharedMatrixPolicies) { u->invalid_index,
+              u->non_finite }, NULL, &err), "%s",
       err ? err->message : "");
   out = gst_shared_matrix_get_value (m);
   gst_object_unref (m);

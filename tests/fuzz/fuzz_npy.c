@@ -186,7 +186,8 @@ LLVMFuzzerTestOneInput (const guint8 * data, size_t size)
         info.fortran_order ? "Fortran" : "C", info.big_endian ? "big" :
         "little", vsize);
 
-    npy = gst_shared_matrix_get_value_npy (m);
+    npy = gst_shared_matrix_get_value_full (m, GST_SHARED_MATRIX_FORMAT_NPY,
+        NULL);
     ndata = g_bytes_get_data (npy, &nsize);
     CHECK (sm_npy_parse_header (ndata, nsize, &info2, &err),
         "our own header does not parse: %s", err ? err->message : "?");

@@ -248,12 +248,20 @@ def update(m, op, idx, itype, d_st, ddt, invalid=None, non_finite=None):
         ok = m.update_bytes(SM_OP[op], ib, it, db, SM_DTYPE[ddt])
         assert ok is True
         return None
-    res = m.update_bytes_full(SM_OP[op], ib, it, db, SM_DTYPE[ddt],
-                              INV[invalid or "error"],
-                              NF[non_finite or "apply"])
-    ok, applied, dropped = res
+    ok, res = m.update_bytes_full(SM_OP[op], ib, it, db, SM_DTYPE[ddt],
+                                  policies(invalid or "error",
+                                           non_finite or "apply"))
     assert ok is True
-    return applied, dropped
+    assert res.version == m.props.version
+    return res.rows_applied, res.rows_dropped_invalid + res.rows_dropped_non_finite
+
+
+def policies(invalid, non_finite):
+    """A GstSharedMatrix.Policies of the two policy nicks."""
+    p = SM.Policies()
+    p.invalid_index = INV[invalid]
+    p.non_finite = NF[non_finite]
+    return p
 
 
 # ---- the tiny runner ---------------------------------------------------------
@@ -870,9 +878,12 @@ def test_policies(ck):
     ck.ok(ok is True, "empty update_bytes did not return True")
     ck.ok(m.props.version == v + 1, f"empty update: version "
           f"{m.props.version}, expected {v + 1}")
-    r = m.update_bytes_full(SM.Op.SET, empty_i, SM.IndexType.INT64, empty_d,
-                            SM.DType.BFLOAT16, INV["drop"], NF["drop"])
-    ck.ok(tuple(r) == (True, 0, 0), f"empty update_bytes_full: {r}")
+    ok, r = m.update_bytes_full(SM.Op.SET, empty_i, SM.IndexType.INT64,
+                                empty_d, SM.DType.BFLOAT16,
+                                policies("drop", "drop"))
+    counts = (r.rows_applied, r.rows_dropped_invalid, r.rows_dropped_non_finite)
+    ck.ok(ok is True and counts == (0, 0, 0),
+          f"empty update_bytes_full: {ok}, {counts}")
     ck.ok(m.props.version == v + 2, "empty update_bytes_full: version")
     ck.ok(raw(m.get_value()) == bytes(rows * cols * 4),
           "empty updates changed the matrix")
@@ -932,7 +943,7 @@ def test_size_errors(ck):
         ck.error(what, lambda: upd(ib, it, db, ddt), SM.Error.SIZE,
                  contains=sizes)
         ck.error(what + " (full)", lambda: m.update_bytes_full(
-            SM.Op.SET, ib, it, db, ddt, INV["drop"], NF["drop"]),
+            SM.Op.SET, ib, it, db, ddt, policies("drop", "drop")),
             SM.Error.SIZE, contains=sizes)
     ck.ok(raw(m.get_value()) == init.tobytes(), "size errors changed the matrix")
     ck.ok(m.props.version == v0, "size errors changed the version")
@@ -993,7 +1004,7 @@ def load_npy(data):
 
 @group
 def test_npy(ck):
-    """get_value_npy / save_npy read back by numpy; new_from_npy of files
+    """get_value_full(NPY) / save_npy read back by numpy; new_from_npy of files
     written by numpy; errors name the path."""
     rng = np.random.default_rng(8)
     tmp = tempfile.mkdtemp(prefix="sm-test-library-")
@@ -1014,7 +1025,7 @@ def _npy(ck, rng, tmp):
         path = os.path.join(tmp, f"saved-{dt}.npy")
         ok = m.save_npy(path)
         ck.ok(ok is True, f"save_npy {dt} did not return True")
-        for how, data in (("get_value_npy", raw(m.get_value_npy())),
+        for how, data in (("get_value_full(NPY)", raw(m.get_value_full(SM.Format.NPY))),
                           ("save_npy", open(path, "rb").read())):
             try:
                 a = load_npy(data)
@@ -1225,7 +1236,7 @@ def test_concurrency(ck):
                                                          SM.IndexType.INT64)),
                                       np.float32)
                 else:
-                    a = load_npy(raw(m.get_value_npy())).reshape(-1)
+                    a = load_npy(raw(m.get_value_full(SM.Format.NPY))).reshape(-1)
                 lo, hi = float(a.min()), float(a.max())
                 if lo != hi:
                     torn.append((kind, lo, hi))
