@@ -25,6 +25,18 @@
  * gst-launch-1.0 updatetestsrc num-buffers=1000 ! sharedmatrix rows=70000 cols=100 ! application/x-npy ! filesink location=C.npy
  * ]| applies 1000 updates of 200 rows to a zero 70000 × 100 float32 matrix and
  * writes the final matrix to C.npy (`numpy.load ("C.npy")`).
+ *
+ * ## Training at update time
+ *
+ * With #GstSharedMatrixElement:optimizer other than none, update buffers
+ * carry gradients instead of deltas and each one is applied as one
+ * optimizer step (sgd, adagrad, rowwise-adagrad or adam, see
+ * gst_shared_matrix_apply_gradients()); #GstSharedMatrixElement:op is not
+ * used. The optimizer state is part of the matrix: shared by name, saved in
+ * checkpoints and restored with them.
+ * |[
+ * gst-launch-1.0 updatetestsrc num-buffers=1000 scale=0.1 ! sharedmatrix rows=70000 cols=100 optimizer=adam learning-rate=0.001 checkpoint-location=emb.ckpt checkpoint-every=100
+ * ]|
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -61,6 +73,7 @@ GST_DEBUG_CATEGORY (gst_shared_matrix_element_debug);
 #define DEFAULT_PROP_MESSAGE_INTERVAL GST_SECOND
 #define DEFAULT_PROP_CHECKPOINT_LOCATION NULL
 #define DEFAULT_PROP_CHECKPOINT_EVERY 0
+#define DEFAULT_PROP_OPTIMIZER GST_SHARED_MATRIX_OPTIMIZER_NONE
 
 enum
 {
@@ -90,6 +103,12 @@ enum
   PROP_ROWS_DROPPED,
   PROP_LAST_OFFSET,
   PROP_UPDATES_SKIPPED,
+  PROP_OPTIMIZER,
+  PROP_LEARNING_RATE,
+  PROP_EPSILON,
+  PROP_BETA1,
+  PROP_BETA2,
+  PROP_WEIGHT_DECAY,
 };
 
 enum
@@ -113,6 +132,9 @@ typedef struct
   gboolean post_messages;
   guint64 message_interval;
   guint checkpoint_every;
+  GstSharedMatrixOptimizer optimizer;
+  /* learning-rate may change while streaming, like op */
+  GstSharedMatrixOptimizerParams optim_params;
 } Settings;
 
 /* The streaming thread's state, set up at READY -> PAUSED and torn down
@@ -245,6 +267,35 @@ ensure_matrix (GstSharedMatrixElement * self)
           (matrix)));
   gst_object_unref (matrix);
   return TRUE;
+}
+
+/* The matrix gets the optimizer property's optimizer (its state, if it
+ * has none yet; a matrix shared by name may have it already). */
+static gboolean
+ensure_optimizer (GstSharedMatrixElement * self)
+{
+  GstSharedMatrixOptimizerParams params;
+  GstSharedMatrixOptimizer optimizer;
+  GstSharedMatrix *matrix;
+  GError *err = NULL;
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  optimizer = self->settings.optimizer;
+  params = self->settings.optim_params;
+  matrix = gst_object_ref (self->matrix);
+  GST_OBJECT_UNLOCK (self);
+
+  ok = optimizer == GST_SHARED_MATRIX_OPTIMIZER_NONE ||
+      (gst_shared_matrix_optimizer_params_validate (&params, &err) &&
+      gst_shared_matrix_set_optimizer (matrix, optimizer, &err));
+  gst_object_unref (matrix);
+  if (!ok) {
+    SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, SETTINGS, err,
+        "Cannot use the optimizer");
+    g_error_free (err);
+  }
+  return ok;
 }
 
 static GstSample *
@@ -415,9 +466,10 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
       GST_BUFFER_OFFSET (buf) <= st->skip_through)
     goto skip;
 
-  /* the one setting that may change while streaming (like volume.c) */
+  /* the settings that may change while streaming (like volume.c) */
   GST_OBJECT_LOCK (self);
   st->settings.op = self->settings.op;
+  st->settings.optim_params = self->settings.optim_params;
   GST_OBJECT_UNLOCK (self);
 
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
@@ -425,8 +477,15 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
           st->info.dtype, map.data, map.size, &indices, &deltas, &n, &err))
     goto malformed;
-  if (!gst_shared_matrix_update (st->matrix, st->settings.op, indices, n,
-          st->info.index_type, deltas, st->info.dtype,
+  if (st->settings.optimizer != GST_SHARED_MATRIX_OPTIMIZER_NONE) {
+    /* gradients: one optimizer step */
+    if (!gst_shared_matrix_apply_gradients (st->matrix, indices, n,
+            st->info.index_type, deltas, st->info.dtype,
+            &st->settings.optim_params, &st->settings.policies, &result,
+            &err))
+      goto rejected;
+  } else if (!gst_shared_matrix_update (st->matrix, st->settings.op, indices,
+          n, st->info.index_type, deltas, st->info.dtype,
           &st->settings.policies, &result, &err))
     goto rejected;
   gst_buffer_unmap (buf, &map);
@@ -735,7 +794,7 @@ gst_shared_matrix_element_change_state (GstElement * element,
 
   switch (transition) {
     case GST_STATE_CHANGE_READY_TO_PAUSED:
-      if (!ensure_matrix (self))
+      if (!ensure_matrix (self) || !ensure_optimizer (self))
         return GST_STATE_CHANGE_FAILURE;
       /* With nothing linked downstream, this element ends the stream: as a
        * sink, the bin waits for its EOS (`updatetestsrc ! sharedmatrix`). */
@@ -783,6 +842,42 @@ settable_now_locked (GstSharedMatrixElement * self, GParamSpec * pspec)
   g_warning ("%s: property '%s' can only be changed in the NULL or READY "
       "state", GST_OBJECT_NAME (self), pspec->name);
   return FALSE;
+}
+
+/* An optimizer parameter, checked as the library checks it (GLib's range
+ * check lets NaN through): a value that is not allowed is refused with a
+ * warning saying what is allowed, and the old one kept. Object lock held. */
+static void
+set_optim_param_locked (GstSharedMatrixElement * self, guint prop_id,
+    GParamSpec * pspec, gdouble v)
+{
+  GstSharedMatrixOptimizerParams p = self->settings.optim_params;
+  GError *err = NULL;
+
+  switch (prop_id) {
+    case PROP_LEARNING_RATE:
+      p.learning_rate = v;
+      break;
+    case PROP_EPSILON:
+      p.epsilon = v;
+      break;
+    case PROP_BETA1:
+      p.beta1 = v;
+      break;
+    case PROP_BETA2:
+      p.beta2 = v;
+      break;
+    default:
+      p.weight_decay = v;
+      break;
+  }
+  if (!gst_shared_matrix_optimizer_params_validate (&p, &err)) {
+    g_warning ("%s: cannot set property '%s': %s; the previous value is "
+        "kept", GST_OBJECT_NAME (self), pspec->name, err->message);
+    g_error_free (err);
+    return;
+  }
+  self->settings.optim_params = p;
 }
 
 static void
@@ -834,6 +929,16 @@ gst_shared_matrix_element_set_property (GObject * object, guint prop_id,
       break;
     case PROP_OP:
       self->settings.op = g_value_get_enum (value);
+      break;
+    case PROP_OPTIMIZER:
+      self->settings.optimizer = g_value_get_enum (value);
+      break;
+    case PROP_LEARNING_RATE:
+    case PROP_EPSILON:
+    case PROP_BETA1:
+    case PROP_BETA2:
+    case PROP_WEIGHT_DECAY:
+      set_optim_param_locked (self, prop_id, pspec, g_value_get_double (value));
       break;
     case PROP_INVALID_INDEX:
       self->settings.policies.invalid_index = g_value_get_enum (value);
@@ -907,6 +1012,24 @@ gst_shared_matrix_element_get_property (GObject * object, guint prop_id,
       break;
     case PROP_OP:
       g_value_set_enum (value, self->settings.op);
+      break;
+    case PROP_OPTIMIZER:
+      g_value_set_enum (value, self->settings.optimizer);
+      break;
+    case PROP_LEARNING_RATE:
+      g_value_set_double (value, self->settings.optim_params.learning_rate);
+      break;
+    case PROP_EPSILON:
+      g_value_set_double (value, self->settings.optim_params.epsilon);
+      break;
+    case PROP_BETA1:
+      g_value_set_double (value, self->settings.optim_params.beta1);
+      break;
+    case PROP_BETA2:
+      g_value_set_double (value, self->settings.optim_params.beta2);
+      break;
+    case PROP_WEIGHT_DECAY:
+      g_value_set_double (value, self->settings.optim_params.weight_decay);
       break;
     case PROP_INVALID_INDEX:
       g_value_set_enum (value, self->settings.policies.invalid_index);
@@ -1040,6 +1163,40 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
           GST_TYPE_SHARED_MATRIX_OP, DEFAULT_PROP_OP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstSharedMatrixElement:optimizer:
+   *
+   * With an optimizer, update buffers carry gradients and each is applied
+   * as one optimizer step (see gst_shared_matrix_apply_gradients());
+   * #GstSharedMatrixElement:op is not used. The matrix keeps the state; a
+   * matrix that already has another optimizer is an error at start.
+   */
+  g_object_class_install_property (gobject_class, PROP_OPTIMIZER,
+      g_param_spec_enum ("optimizer", "Optimizer",
+          "none: update buffers carry deltas combined by op; otherwise they "
+          "carry gradients and each buffer is one step of this optimizer, "
+          "whose state the matrix keeps", GST_TYPE_SHARED_MATRIX_OPTIMIZER,
+          DEFAULT_PROP_OPTIMIZER, rw));
+  g_object_class_install_property (gobject_class, PROP_LEARNING_RATE,
+      g_param_spec_double ("learning-rate", "Learning rate",
+          "Optimizer learning rate, finite and >= 0. Can be changed while "
+          "playing (takes effect from the next buffer)", 0, G_MAXDOUBLE,
+          0.01, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_EPSILON,
+      g_param_spec_double ("epsilon", "Epsilon",
+          "Added to the square root in adagrad, rowwise-adagrad and adam",
+          0, G_MAXDOUBLE, 1e-8, rw));
+  g_object_class_install_property (gobject_class, PROP_BETA1,
+      g_param_spec_double ("beta1", "Beta1",
+          "adam: first-moment decay, in [0, 1)", 0, 1, 0.9, rw));
+  g_object_class_install_property (gobject_class, PROP_BETA2,
+      g_param_spec_double ("beta2", "Beta2",
+          "adam: second-moment decay, in [0, 1)", 0, 1, 0.999, rw));
+  g_object_class_install_property (gobject_class, PROP_WEIGHT_DECAY,
+      g_param_spec_double ("weight-decay", "Weight decay",
+          "L2 weight decay: g += weight-decay * w for the touched rows "
+          "before the step", 0, G_MAXDOUBLE, 0, rw));
   g_object_class_install_property (gobject_class, PROP_INVALID_INDEX,
       g_param_spec_enum ("invalid-index", "Invalid index policy",
           "What to do with a row index < 0 or >= rows: error rejects the whole "
@@ -1140,6 +1297,7 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_SHARED_MATRIX_BACKEND, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_SHARED_MATRIX_INVALID_INDEX_POLICY, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_SHARED_MATRIX_NON_FINITE_POLICY, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_SHARED_MATRIX_OPTIMIZER, 0);
 }
 
 static void
@@ -1164,6 +1322,8 @@ gst_shared_matrix_element_init (GstSharedMatrixElement * self)
   self->settings.matrix.backend = DEFAULT_PROP_BACKEND;
   self->settings.matrix.device_id = DEFAULT_PROP_DEVICE_ID;
   self->settings.op = DEFAULT_PROP_OP;
+  self->settings.optimizer = DEFAULT_PROP_OPTIMIZER;
+  gst_shared_matrix_optimizer_params_init (&self->settings.optim_params);
   self->settings.policies.invalid_index = DEFAULT_PROP_INVALID_INDEX;
   self->settings.policies.non_finite = DEFAULT_PROP_NON_FINITE;
   self->settings.snapshot_every = DEFAULT_PROP_SNAPSHOT_EVERY;

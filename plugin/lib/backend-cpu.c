@@ -321,6 +321,18 @@ cpu_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
   return TRUE;
 }
 
+guint8 *
+sm_cpu_storage_data (const SmCpuStorage * s)
+{
+  return s->data;
+}
+
+const SmShape *
+sm_cpu_storage_shape (const SmCpuStorage * s)
+{
+  return &s->shape;
+}
+
 const SmBackendOps sm_backend_cpu = {
   .kind = GST_SHARED_MATRIX_BACKEND_CPU,
   .create = cpu_create,
@@ -331,4 +343,10 @@ const SmBackendOps sm_backend_cpu = {
   .gather = cpu_gather,
   /* host memory is what the CPU backend reads anyway */
   .staging_allocator = NULL,
+  /* backend-cpu-optim.c */
+  .state_create = sm_cpu_state_create,
+  .state_destroy = sm_cpu_state_destroy,
+  .state_read = sm_cpu_state_read,
+  .state_write = sm_cpu_state_write,
+  .optimizer_step = sm_cpu_optimizer_step,
 };

@@ -23,4 +23,19 @@ void sm_cpu_apply_serial (const SmCpuStorage * s, const SmUpdatePlan * plan);
 void sm_cpu_apply_rows_in_range (const SmCpuStorage * s,
     const SmUpdatePlan * plan, guint64 first, guint64 span);
 
+/* The matrix memory and shape (for backend-cpu-optim.c). */
+guint8 *sm_cpu_storage_data (const SmCpuStorage * s);
+const SmShape *sm_cpu_storage_shape (const SmCpuStorage * s);
+
+/* The optimizer operations of sm_backend_cpu (backend-cpu-optim.c). */
+gpointer sm_cpu_state_create (gpointer storage, gsize n_floats,
+    GError ** error);
+void sm_cpu_state_destroy (gpointer storage, gpointer state);
+gboolean sm_cpu_state_read (gpointer storage, gpointer state, float *dest,
+    GError ** error);
+gboolean sm_cpu_state_write (gpointer storage, gpointer state,
+    const float *src, GError ** error);
+gboolean sm_cpu_optimizer_step (gpointer storage, gpointer state,
+    const SmOptimPlan * plan, GError ** error);
+
 G_END_DECLS

@@ -43,6 +43,8 @@
 #include "backend.h"
 #include "update-grouping.h"
 #include "scatter-launch.h"
+#include "optimizer-launch.h"
+#include "backend-optim.h"
 
 GST_DEBUG_CATEGORY_STATIC (sm_cuda_debug);
 #define GST_CAT_DEFAULT sm_cuda_debug
@@ -886,6 +888,242 @@ failed:
   return storage_failed (s, "gather rows from", FALSE, cause, error);
 }
 
+/* ---- optimizers ------------------------------------------------------------
+ *
+ * The state lives in device memory beside the matrix. A step groups the
+ * whole update by row on the host (every occurrence of a row must be in the
+ * same launch: a row takes one step), then stages groups in chunks: each
+ * chunk carries its rows, group offsets and the gradient rows of its
+ * occurrences gathered in group order, so the kernels read them
+ * contiguously (kernels/optimizer-kernels.h, order = NULL). */
+
+typedef struct
+{
+  float *dev;                   /* n floats of device memory, NULL when 0 */
+  gsize n;
+  SmUpdateGrouping grouping;
+  guint32 *starts;              /* a chunk's group offsets, rebased */
+  gsize starts_capacity;
+} CudaOptimState;
+
+static void
+cuda_state_destroy (gpointer storage, gpointer state)
+{
+  CudaStorage *s = storage;
+  CudaOptimState *st = state;
+
+  CUDA_CHECK (cudaSetDevice (s->device), NULL);
+  if (st->dev) {
+    CUDA_CHECK (cudaStreamSynchronize (s->stream), NULL);
+    CUDA_CHECK (cudaFree (st->dev), NULL);
+  }
+  sm_update_grouping_clear (&st->grouping);
+  g_free (st->starts);
+  g_free (st);
+}
+
+static gpointer
+cuda_state_create (gpointer storage, gsize n_floats, GError ** error)
+{
+  CudaStorage *s = storage;
+  CudaOptimState *st;
+  GError *cause = NULL;
+  SmFillArgs fill;
+  cudaError_t err;
+
+  if (!storage_ok (s, error))
+    return NULL;
+  st = g_new0 (CudaOptimState, 1);
+  st->n = n_floats;
+  sm_update_grouping_init (&st->grouping);
+  if (n_floats == 0)
+    return st;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause))
+    goto failed;
+  err = cudaMalloc ((void **) &st->dev, n_floats * sizeof (float));
+  if (err != cudaSuccess) {
+    size_t free_bytes = 0, total = 0;
+
+    (void) cudaGetLastError ();
+    st->dev = NULL;
+    cudaMemGetInfo (&free_bytes, &total);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes of GPU memory for "
+        "optimizer state on CUDA device %d: %" G_GSIZE_FORMAT " bytes free "
+        "of %" G_GSIZE_FORMAT " (cudaMalloc: %s)", n_floats * sizeof (float),
+        s->device, (gsize) free_bytes, (gsize) total,
+        cudaGetErrorString (err));
+    cuda_state_destroy (s, st);
+    return NULL;
+  }
+  /* zero-filled by the fill kernel, as the matrix */
+  memset (&fill, 0, sizeof fill);
+  fill.dst = (unsigned char *) st->dev;
+  fill.element_size = 4;
+  fill.n_elements = n_floats;
+  if (!CUDA_CHECK ((cudaError_t) sm_cuda_launch_fill (s->stream, &fill),
+          &cause) || !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
+    goto failed;
+  return st;
+
+failed:
+  cuda_state_destroy (s, st);
+  storage_failed (s, "create optimizer state for", FALSE, cause, error);
+  return NULL;
+}
+
+static gboolean
+cuda_state_read (gpointer storage, gpointer state, float *dest,
+    GError ** error)
+{
+  CudaStorage *s = storage;
+  CudaOptimState *st = state;
+  GError *cause = NULL;
+
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (st->n == 0)
+    return TRUE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
+      !CUDA_CHECK (cudaMemcpyAsync (dest, st->dev, st->n * sizeof (float),
+              cudaMemcpyDeviceToHost, s->stream), &cause) ||
+      !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
+    return storage_failed (s, "read the optimizer state of", FALSE, cause,
+        error);
+  return TRUE;
+}
+
+static gboolean
+cuda_state_write (gpointer storage, gpointer state, const float *src,
+    GError ** error)
+{
+  CudaStorage *s = storage;
+  CudaOptimState *st = state;
+  GError *cause = NULL;
+
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (st->n == 0)
+    return TRUE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
+      !CUDA_CHECK (cudaMemcpyAsync (st->dev, src, st->n * sizeof (float),
+              cudaMemcpyHostToDevice, s->stream), &cause) ||
+      !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
+    return storage_failed (s, "write the optimizer state of", TRUE, cause,
+        error);
+  return TRUE;
+}
+
+/* Staging bytes of groups [g0, g1) */
+static gsize
+optim_chunk_bytes (const SmUpdateGrouping * g, guint32 g0, guint32 g1,
+    gsize grow)
+{
+  gsize ng = g1 - g0, occ = g->group_start[g1] - g->group_start[g0];
+
+  return ALIGN_UP (ng * 8) + ALIGN_UP ((ng + 1) * 4) + ALIGN_UP (ng * 8) +
+      occ * grow;
+}
+
+static gboolean
+cuda_optimizer_step (gpointer storage, gpointer state,
+    const SmOptimPlan * plan, GError ** error)
+{
+  CudaStorage *s = storage;
+  CudaOptimState *st = state;
+  const SmUpdatePlan *u = &plan->update;
+  SmUpdateGrouping *g = &st->grouping;
+  gsize grow = (gsize) s->shape.cols * sm_dtype_size (u->delta_dtype);
+  guint32 g0 = 0;
+  gboolean queued = FALSE;
+  GError *cause = NULL;
+  SmOptimArgs args;
+
+  if (!storage_ok (s, error))
+    return FALSE;
+  if (u->n == 0)
+    return TRUE;
+  sm_update_grouping_compute (g, u->indices, u->indices_int64, 0, u->n,
+      u->skip);
+  if (g->n_groups == 0)
+    return TRUE;
+  if (!CUDA_CHECK (cudaSetDevice (s->device), &cause))
+    goto failed;
+  if (st->starts_capacity < (gsize) g->n_groups + 1) {
+    g_free (st->starts);
+    st->starts_capacity = (gsize) g->n_groups + 1;
+    st->starts = g_new (guint32, st->starts_capacity);
+  }
+
+  sm_optim_args_init (&args, &s->shape, plan);
+  args.matrix = s->data;
+  args.state0 = st->dev;
+  args.state1 = plan->optimizer == SM_OPTIM_ADAM ?
+      st->dev + s->shape.rows * s->shape.cols : NULL;
+
+  while (g0 < g->n_groups) {
+    Slot *slot = next_slot (s);
+    guint32 g1 = g0 + 1, k, i;
+    gsize off_start, off_mult, off_grads, total, ng;
+    guint8 *dst;
+
+    if (!slot_wait (slot, &cause))
+      goto failed;
+    /* as many groups as the slot holds; a slot grows for a big group */
+    slot_try_grow (s, slot, MIN (optim_chunk_bytes (g, g0, g->n_groups,
+                grow), MAX_SLOT_BYTES));
+    slot_try_grow (s, slot, optim_chunk_bytes (g, g0, g0 + 1, grow));
+    if (optim_chunk_bytes (g, g0, g1, grow) > slot->capacity) {
+      g_set_error (&cause, GST_SHARED_MATRIX_ERROR,
+          GST_SHARED_MATRIX_ERROR_NO_MEMORY, "the %u gradient rows of matrix "
+          "row %" G_GUINT64_FORMAT " do not fit a staging buffer",
+          g->group_start[g0 + 1] - g->group_start[g0], g->rows[g0]);
+      goto failed;
+    }
+    while (g1 < g->n_groups &&
+        optim_chunk_bytes (g, g0, g1 + 1, grow) <= slot->capacity)
+      g1++;
+    ng = g1 - g0;
+    off_start = ALIGN_UP (ng * 8);
+    off_mult = off_start + ALIGN_UP ((ng + 1) * 4);
+    off_grads = off_mult + ALIGN_UP (ng * 8);
+    total = optim_chunk_bytes (g, g0, g1, grow);
+
+    memcpy (slot->host, g->rows + g0, ng * 8);
+    for (i = 0; i <= ng; i++)
+      st->starts[i] = g->group_start[g0 + i] - g->group_start[g0];
+    memcpy (slot->host + off_start, st->starts, (ng + 1) * 4);
+    dst = slot->host + off_grads;
+    for (k = g->group_start[g0]; k < g->group_start[g1]; k++) {
+      memcpy (dst, u->deltas + (gsize) g->order[k] * grow, grow);
+      dst += grow;
+    }
+    if (!CUDA_CHECK (cudaMemcpyAsync (slot->dev, slot->host, total,
+                cudaMemcpyHostToDevice, s->stream), &cause) ||
+        !CUDA_CHECK (cudaEventRecord (slot->copied, s->stream), &cause))
+      goto failed;
+    slot->pending = TRUE;
+
+    args.rows = (const uint64_t *) slot->dev;
+    args.group_start = (const uint32_t *) (slot->dev + off_start);
+    args.row_mult = (double *) (slot->dev + off_mult);
+    args.grads = slot->dev + off_grads;
+    args.order = NULL;
+    args.n_groups = (uint32_t) ng;
+    if (!CUDA_CHECK ((cudaError_t) sm_cuda_launch_optimizer (s->stream,
+                &args), &cause))
+      goto failed;
+    queued = TRUE;
+    g0 = g1;
+  }
+  return TRUE;
+
+failed:
+  return storage_failed (s, "apply an optimizer step to", queued, cause,
+      error);
+}
+
 const SmBackendOps sm_backend_cuda = {
   .kind = GST_SHARED_MATRIX_BACKEND_CUDA,
   .create = cuda_create,
@@ -895,4 +1133,9 @@ const SmBackendOps sm_backend_cuda = {
   .write = cuda_write,
   .gather = cuda_gather,
   .staging_allocator = cuda_staging_allocator,
+  .state_create = cuda_state_create,
+  .state_destroy = cuda_state_destroy,
+  .state_read = cuda_state_read,
+  .state_write = cuda_state_write,
+  .optimizer_step = cuda_optimizer_step,
 };

@@ -35,6 +35,20 @@ typedef struct
   const guint8 *skip;           /* NULL, or n flags: non-zero = leave out */
 } SmUpdatePlan;
 
+/* One validated gradient update for an optimizer step (optimizer.c): the
+ * occurrences of @update (its op unused) are summed per row and stepped as
+ * kernels/optimizer-kernels.h defines. @optimizer is an SM_OPTIM_* value
+ * other than none; the state (see state_create) is laid out as slot 0
+ * (adagrad G, rowwise-adagrad G_r, adam m) followed by slot 1 (adam v),
+ * rows x cols floats each (rows for rowwise-adagrad). */
+typedef struct
+{
+  SmUpdatePlan update;
+  int optimizer;
+  double lr, eps, beta1, beta2, weight_decay;
+  double step_size;             /* adam: lr * sqrt (1 - beta2^t) / (1 - beta1^t) */
+} SmOptimPlan;
+
 /* apply, read, write and gather return FALSE with @error
  * (GST_SHARED_MATRIX_ERROR_DEVICE) when the device fails. A backend whose
  * storage may no longer hold the matrix after a failure (a broken device
@@ -62,6 +76,21 @@ typedef struct
    * memory for CUDA): update data in it skips the staging copy. apply()
    * still must not read such data after it returns. */
   GstAllocator *(*staging_allocator) (gpointer storage);
+  /* Optional, all or none (NULL: the backend has no optimizers).
+   * Optimizer state: @n_floats float32 values, zero-filled, in the
+   * backend's memory (n_floats may be 0: sgd keeps no state, but the
+   * handle holds the step's workspace). read/write copy all of them. */
+  gpointer (*state_create) (gpointer storage, gsize n_floats,
+      GError ** error);
+  void (*state_destroy) (gpointer storage, gpointer state);
+  gboolean (*state_read) (gpointer storage, gpointer state, float *dest,
+      GError ** error);
+  gboolean (*state_write) (gpointer storage, gpointer state,
+      const float *src, GError ** error);
+  /* one optimizer step; the matrix and state change only on success, or
+   * (device backends) the storage is lost as for apply () */
+  gboolean (*optimizer_step) (gpointer storage, gpointer state,
+      const SmOptimPlan * plan, GError ** error);
 } SmBackendOps;
 
 extern const SmBackendOps sm_backend_cpu;

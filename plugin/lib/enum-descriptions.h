@@ -45,3 +45,13 @@
 
 #define GST_SHARED_MATRIX_FORMAT_RAW_DESCRIPTION "Row-major data, no header"
 #define GST_SHARED_MATRIX_FORMAT_NPY_DESCRIPTION "A complete .npy file"
+
+#define GST_SHARED_MATRIX_OPTIMIZER_NONE_DESCRIPTION \
+    "None: updates carry deltas, combined by op"
+#define GST_SHARED_MATRIX_OPTIMIZER_SGD_DESCRIPTION "SGD: w -= lr*g"
+#define GST_SHARED_MATRIX_OPTIMIZER_ADAGRAD_DESCRIPTION \
+    "Adagrad: G += g^2; w -= lr*g/(sqrt(G)+eps)"
+#define GST_SHARED_MATRIX_OPTIMIZER_ROWWISE_ADAGRAD_DESCRIPTION \
+    "Row-wise Adagrad: G_r += mean(g^2); w -= lr*g/(sqrt(G_r)+eps)"
+#define GST_SHARED_MATRIX_OPTIMIZER_ADAM_DESCRIPTION \
+    "Lazy Adam (torch.optim.SparseAdam)"

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "gstsharedmatrix.h"
+#include "gstsharedmatrix-private.h"
 #include "backend.h"
 #include "checkpoint.h"
 #include "file-io.h"
@@ -43,6 +44,8 @@ struct _GstSharedMatrix
   GMutex data_lock;
   /* written with data_lock and the object lock held; read with either */
   guint64 version;
+  /* the optimizer and its state (optimizer.c), under data_lock */
+  gpointer optimizer;
 };
 
 enum
@@ -82,6 +85,7 @@ gst_shared_matrix_finalize (GObject * object)
 {
   GstSharedMatrix *self = GST_SHARED_MATRIX (object);
 
+  sm_optimizer_free (self);
   if (self->storage)
     self->ops->destroy (self->storage);
   g_mutex_clear (&self->data_lock);
@@ -824,6 +828,66 @@ rejected:
   return FALSE;
 }
 
+/* ---- for the library's other files (gstsharedmatrix-private.h) ---------- */
+
+const SmShape *
+sm_matrix_shape (GstSharedMatrix * self)
+{
+  return &self->shape;
+}
+
+const SmBackendOps *
+sm_matrix_ops (GstSharedMatrix * self)
+{
+  return self->ops;
+}
+
+gpointer
+sm_matrix_storage (GstSharedMatrix * self)
+{
+  return self->storage;
+}
+
+GMutex *
+sm_matrix_data_lock (GstSharedMatrix * self)
+{
+  return &self->data_lock;
+}
+
+gpointer *
+sm_matrix_optimizer_slot (GstSharedMatrix * self)
+{
+  return &self->optimizer;
+}
+
+guint64
+sm_matrix_bump_version (GstSharedMatrix * self)
+{
+  return bump_version (self);
+}
+
+gboolean
+sm_matrix_validate_update (GstSharedMatrix * self, const SmUpdatePlan * plan,
+    const GstSharedMatrixPolicies * policies, guint8 ** skip,
+    GstSharedMatrixUpdateResult * result, GError ** error)
+{
+  static const GstSharedMatrixPolicies strict = { 0, };
+
+  if (policies == NULL)
+    policies = &strict;
+  if ((guint) policies->invalid_index > GST_SHARED_MATRIX_INVALID_INDEX_DROP
+      || (guint) policies->non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown policy (invalid-index %d, non-finite %d): allowed are "
+        "error/drop and apply/drop/error", policies->invalid_index,
+        policies->non_finite);
+    return FALSE;
+  }
+  return validate_update (self, plan, policies->invalid_index,
+      policies->non_finite, skip, result, error);
+}
+
 /**
  * gst_shared_matrix_update: (skip)
  * @self: a #GstSharedMatrix
@@ -1138,28 +1202,62 @@ GBytes *
 gst_shared_matrix_get_checkpoint (GstSharedMatrix * self, guint64 last_offset,
     GError ** error)
 {
-  gsize npy_size, size;
-  guint64 version;
+  SmCheckpointInfo info = { 0, };
+  gsize npy_size, header, size, n_floats = 0, state_bytes = 0;
+  GstSharedMatrixOptimizer optimizer;
   guint8 *data;
+  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
 
   npy_size = gst_shared_matrix_get_size (self, GST_SHARED_MATRIX_FORMAT_NPY);
-  size = npy_size + SM_CHECKPOINT_TRAILER_SIZE;
+  header = npy_header_size (self);
+
+  /* the matrix, its version and its optimizer state in one consistent
+   * copy: all under the data lock */
+  g_mutex_lock (&self->data_lock);
+  optimizer = sm_optimizer_get_locked (self, &info.step, &n_floats);
+  state_bytes = n_floats * sizeof (float);
+  size = npy_size + (optimizer == GST_SHARED_MATRIX_OPTIMIZER_NONE ?
+      SM_CHECKPOINT_TRAILER_SIZE : state_bytes + SM_CHECKPOINT_TRAILER2_SIZE);
   data = g_try_malloc (size);
   if (data == NULL) {
+    g_mutex_unlock (&self->data_lock);
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
         GST_SHARED_MATRIX_ERROR_NO_MEMORY,
         "Cannot allocate %" G_GSIZE_FORMAT " bytes for a checkpoint of the "
         "matrix", size);
     return NULL;
   }
-  if (!gst_shared_matrix_copy_to (self, GST_SHARED_MATRIX_FORMAT_NPY, data,
-          npy_size, &version, error)) {
+  sm_npy_write_header (self->shape.dtype, self->shape.rows, self->shape.cols,
+      data, header);
+  ok = self->ops->read (self->storage, data + header, error);
+  if (ok && optimizer != GST_SHARED_MATRIX_OPTIMIZER_NONE)
+    ok = sm_optimizer_read_locked (self, (float *) (data + npy_size), error);
+  info.version = self->version;
+  g_mutex_unlock (&self->data_lock);
+  if (!ok) {
     g_free (data);
     return NULL;
   }
-  sm_checkpoint_write_trailer (data + npy_size, version, last_offset);
+
+  if (optimizer == GST_SHARED_MATRIX_OPTIMIZER_NONE) {
+    sm_checkpoint_write_trailer (data + npy_size, info.version, last_offset);
+  } else {
+#if G_BYTE_ORDER == G_BIG_ENDIAN
+    {
+      guint32 *u = (guint32 *) (data + npy_size);
+      gsize i;
+
+      for (i = 0; i < n_floats; i++)
+        u[i] = GUINT32_TO_LE (u[i]);
+    }
+#endif
+    info.last_offset = last_offset;
+    info.optimizer = optimizer;
+    info.state_bytes = state_bytes;
+    sm_checkpoint_write_trailer2 (data + npy_size + state_bytes, &info);
+  }
   return g_bytes_new_take (data, size);
 }
 
@@ -1241,9 +1339,9 @@ gst_shared_matrix_new_from_checkpoint (const gchar * path,
     GError ** error)
 {
   SmNpyInfo info;
+  SmCheckpointInfo ck;
   GstSharedMatrix *self;
-  guint64 version, offset;
-  GBytes *data;
+  GBytes *data, *state = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
 
@@ -1252,17 +1350,31 @@ gst_shared_matrix_new_from_checkpoint (const gchar * path,
     return NULL;
   /* our checkpoints are always C order, little-endian: the data ends where
    * the header says plus the array size */
-  if (!sm_checkpoint_read_trailer (path, info.data_offset +
-          g_bytes_get_size (data), &version, &offset, error)) {
+  if (!sm_checkpoint_read (path, info.data_offset + g_bytes_get_size (data),
+          &ck, &state, error)) {
     g_bytes_unref (data);
     return NULL;
   }
   self = new_holding (&info, data, backend, device_id, error);
-  if (self) {
-    self->version = version;
-    if (last_offset)
-      *last_offset = offset;
+  if (self && state) {
+    gboolean ok;
+
+    g_mutex_lock (&self->data_lock);
+    ok = sm_optimizer_restore_locked (self, ck.optimizer, ck.step,
+        g_bytes_get_data (state, NULL), g_bytes_get_size (state), error);
+    g_mutex_unlock (&self->data_lock);
+    if (!ok) {
+      g_prefix_error (error, "Cannot restore the optimizer state of the "
+          "checkpoint %s: ", path);
+      gst_clear_object (&self);
+    }
   }
+  if (self) {
+    self->version = ck.version;
+    if (last_offset)
+      *last_offset = ck.last_offset;
+  }
+  g_clear_pointer (&state, g_bytes_unref);
   g_bytes_unref (data);
   return self;
 }

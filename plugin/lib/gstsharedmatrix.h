@@ -149,3 +149,6 @@ GstSharedMatrix *gst_shared_matrix_new_from_checkpoint (const gchar * path,
     GError ** error);
 
 G_END_DECLS
+
+/* training at update time */
+#include "gstsharedmatrixoptimizer.h"

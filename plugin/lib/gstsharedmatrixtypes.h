@@ -119,6 +119,28 @@ typedef enum
 } GstSharedMatrixFormat;
 
 /**
+ * GstSharedMatrixOptimizer:
+ * @GST_SHARED_MATRIX_OPTIMIZER_NONE: no optimizer: updates carry deltas combined by an op
+ * @GST_SHARED_MATRIX_OPTIMIZER_SGD: w -= lr · g
+ * @GST_SHARED_MATRIX_OPTIMIZER_ADAGRAD: G += g²; w -= lr · g / (sqrt (G) + eps), one G per element
+ * @GST_SHARED_MATRIX_OPTIMIZER_ROWWISE_ADAGRAD: G_r += mean (g²); w -= lr · g / (sqrt (G_r) + eps), one G per row
+ * @GST_SHARED_MATRIX_OPTIMIZER_ADAM: lazy Adam, as torch.optim.SparseAdam
+ *
+ * The optimizer step applied to gradient updates
+ * (gst_shared_matrix_apply_gradients()). Its state (float32, beside the
+ * matrix on its backend) is part of the matrix.
+ *
+ */
+typedef enum
+{
+  GST_SHARED_MATRIX_OPTIMIZER_NONE = 0,
+  GST_SHARED_MATRIX_OPTIMIZER_SGD = 1,
+  GST_SHARED_MATRIX_OPTIMIZER_ADAGRAD = 2,
+  GST_SHARED_MATRIX_OPTIMIZER_ROWWISE_ADAGRAD = 3,
+  GST_SHARED_MATRIX_OPTIMIZER_ADAM = 4,
+} GstSharedMatrixOptimizer;
+
+/**
  * GST_SHARED_MATRIX_ERROR:
  *
  * Error domain of the shared matrix library. Codes are #GstSharedMatrixError.

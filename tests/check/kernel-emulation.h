@@ -16,6 +16,7 @@
 #include <glib.h>
 
 #include "scatter-kernels.h"
+#include "optimizer-kernels.h"
 
 typedef enum
 {
@@ -143,6 +144,37 @@ sm_emu_fill (const SmEmuLaunch * l, const SmFillArgs * a)
   if (a->n_elements == 0)
     return;
   SM_EMU_RUN_2D (l, sm_emu_fill_body_2d, a);
+}
+
+/* The optimizer step as kernels/optimizer.cu launches it: for
+ * rowwise-adagrad the 1-D per-row kernel first, then the 2-D element
+ * kernel; every block and thread order in @order. */
+static inline void
+sm_emu_optim_rowwise_body_2d (unsigned bx, unsigned by, unsigned gx,
+    unsigned gy, unsigned tx, unsigned ty, unsigned dx, unsigned dy,
+    const SmOptimArgs * a)
+{
+  (void) by;
+  (void) gy;
+  (void) ty;
+  (void) dy;
+  sm_optim_rowwise_body (bx, gx, tx, dx, a);
+}
+
+static inline void
+sm_emu_optim (const SmOptimArgs * a, SmEmuOrder order, guint32 seed)
+{
+  SmEmuLaunch l = { 0, 1, 0, 1, order, seed };
+
+  if (a->n_groups == 0)
+    return;
+  if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD) {
+    sm_fill_geometry (a->n_groups, &l.grid_x, &l.block_x);
+    SM_EMU_RUN_2D (&l, sm_emu_optim_rowwise_body_2d, a);
+  }
+  sm_scatter_geometry (a->n_groups, a->cols, &l.grid_x, &l.grid_y,
+      &l.block_x, &l.block_y);
+  SM_EMU_RUN_2D (&l, sm_optim_body, a);
 }
 
 #endif /* SHAREDMATRIX_KERNEL_EMULATION_H */

@@ -11,6 +11,7 @@
 
 #include "cuda_runtime_api.h"
 #include "scatter-launch.h"
+#include "optimizer-launch.h"
 #include "kernel-emulation.h"
 
 typedef enum
@@ -20,6 +21,7 @@ typedef enum
   OP_GATHER,
   OP_FILL,
   OP_EVENT,
+  OP_OPTIM,
 } OpKind;
 
 typedef struct
@@ -32,6 +34,7 @@ typedef struct
   SmScatterArgs scatter;
   SmGatherArgs gather;
   SmFillArgs fill;
+  SmOptimArgs optim;
   struct MockCudaEvent *event;
 } Op;
 
@@ -241,6 +244,16 @@ queued_work_uses (const void *start, size_t size)
           if (overlaps (op->fill.dst, 1, start, size))
             return TRUE;
           break;
+        case OP_OPTIM:
+          if (overlaps (op->optim.matrix, 1, start, size) ||
+              overlaps (op->optim.state0, 1, start, size) ||
+              overlaps (op->optim.state1, 1, start, size) ||
+              overlaps (op->optim.grads, 1, start, size) ||
+              overlaps (op->optim.rows, 1, start, size) ||
+              overlaps (op->optim.group_start, 1, start, size) ||
+              overlaps (op->optim.row_mult, 1, start, size))
+            return TRUE;
+          break;
         case OP_EVENT:
           break;
       }
@@ -324,6 +337,9 @@ run_op (Op * op)
     case OP_FILL:
       l = sm_emu_fill_launch (&op->fill, SM_EMU_FORWARD, 0);
       sm_emu_fill (&l, &op->fill);
+      break;
+    case OP_OPTIM:
+      sm_emu_optim (&op->optim, SM_EMU_SHUFFLED, next_rng ());
       break;
     case OP_EVENT:
       op->event->done = TRUE;
@@ -820,5 +836,18 @@ sm_cuda_launch_fill (void *stream, const SmFillArgs * args)
   op = g_new0 (Op, 1);
   op->kind = OP_FILL;
   op->fill = *args;
+  return launch (stream, op);
+}
+
+int
+sm_cuda_launch_optimizer (void *stream, const SmOptimArgs * args)
+{
+  Op *op;
+
+  if (args->n_groups == 0)
+    return cudaSuccess;
+  op = g_new0 (Op, 1);
+  op->kind = OP_OPTIM;
+  op->optim = *args;
   return launch (stream, op);
 }
