@@ -17,7 +17,7 @@ The producer (main thread) samples a minibatch of ratings, reads the current
 factor rows with gather_bytes from the GstSharedMatrix the element uses,
 computes the gradient of the squared error (+ a little L2) and pushes
 -lr * gradient as an update buffer. A row that appears twice in one
-minibatch gets both deltas (op add combines duplicates like np.add.at),
+minibatch gets both gradients (the optimizer sums duplicates first),
 which is exactly the SGD sum. The consumer (a thread) pulls the periodic
 snapshots and prints the held-out RMSE as it falls.
 """
@@ -72,9 +72,10 @@ def rmse(factors, n_users, ratings):
     return float(np.sqrt(np.mean((predicted - values) ** 2)))
 
 
-def sgd_update(matrix, n_users, ratings, lr):
-    """The update for one minibatch: (row indices, deltas), deltas being
-    -lr * gradient of 1/2 (rating - <p_u, q_i>)^2 + L2/2 (|p_u|^2 + |q_i|^2)."""
+def gradient_update(matrix, n_users, ratings):
+    """The update for one minibatch: (row indices, gradients) of
+    1/2 (rating - <p_u, q_i>)^2 + L2/2 (|p_u|^2 + |q_i|^2). The element's
+    optimizer turns them into a step (sums duplicate rows first)."""
     users, items, values = ratings
     rows = np.concatenate([users, n_users + items]).astype("<i4")
     current = np.frombuffer(matrix.gather_bytes(GLib.Bytes.new(rows.tobytes()),
@@ -83,8 +84,7 @@ def sgd_update(matrix, n_users, ratings, lr):
     error = values - np.einsum("ij,ij->i", p, q)
     grad_p = -error[:, None] * q + L2 * p
     grad_q = -error[:, None] * p + L2 * q
-    deltas = (-lr * np.concatenate([grad_p, grad_q])).astype("<f4")
-    return rows, deltas
+    return rows, np.concatenate([grad_p, grad_q]).astype("<f4")
 
 
 def report(table, updates, version, error, elapsed):
@@ -115,6 +115,9 @@ def main():
     parser.add_argument("--steps", type=int, default=2000, help="minibatches (updates)")
     parser.add_argument("--batch", type=int, default=256, help="ratings per minibatch")
     parser.add_argument("--lr", type=float, default=0.05, help="learning rate")
+    parser.add_argument("--optimizer", default="sgd",
+                        choices=["sgd", "adagrad", "rowwise-adagrad", "adam"],
+                        help="the sharedmatrix optimizer applying the gradients")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--snapshot-every", type=int, default=200,
                         help="updates between evaluated snapshots")
@@ -134,14 +137,15 @@ def main():
     pipeline = Gst.parse_launch(
         f"appsrc name=updates block=true max-buffers={MAX_QUEUED} max-bytes=0 "
         f"caps=application/x-matrix-update,dtype=float32,index-type=int32,cols={args.rank} "
-        f"! sharedmatrix name=model op=add snapshot-every={args.snapshot_every} "
+        f"! sharedmatrix name=model optimizer={args.optimizer} learning-rate={args.lr} "
+        f"snapshot-every={args.snapshot_every} "
         f"! other/tensors ! appsink name=snapshots sync=false")
     pipeline.get_by_name("model").props.matrix = matrix   # the producer's matrix
     source = pipeline.get_by_name("updates")
     sink = pipeline.get_by_name("snapshots")
 
     print(f"{args.users} users x {args.items} items, rank {args.rank}, {args.steps} minibatches "
-          f"of {args.batch} ratings, lr {args.lr}, on {matrix.props.backend.value_nick}")
+          f"of {args.batch} ratings, {args.optimizer} lr {args.lr}, on {matrix.props.backend.value_nick}")
     print(f"held-out RMSE of predicting the mean rating: {held_out[2].std():.4f}, "
           f"noise floor: {NOISE:.4f}")
     print("  updates   version  held-out RMSE  elapsed")
@@ -157,7 +161,7 @@ def main():
     for step in range(args.steps):
         # updates pushed but not applied yet: this gradient cannot see them
         most_stale = max(most_stale, step - (matrix.props.version - init_version))
-        rows, deltas = sgd_update(matrix, args.users, stream.sample(args.batch), args.lr)
+        rows, deltas = gradient_update(matrix, args.users, stream.sample(args.batch))
         buf = Gst.Buffer.new_wrapped(rows.tobytes() + deltas.tobytes())
         buf.offset = step      # the producer's sequence number
         if source.emit("push-buffer", buf) != Gst.FlowReturn.OK:
