@@ -16,8 +16,10 @@ gpointer sm_matrix_storage (GstSharedMatrix * self);
 GMutex *sm_matrix_data_lock (GstSharedMatrix * self);
 /* the optimizer's state (optimizer.c owns it); data lock held */
 gpointer *sm_matrix_optimizer_slot (GstSharedMatrix * self);
-/* version + 1, returned; data lock held */
-guint64 sm_matrix_bump_version (GstSharedMatrix * self);
+/* After @plan was written (data lock held): version + 1, returned, and the
+ * rows @plan wrote marked with it for deltas. Every write path ends here. */
+guint64 sm_matrix_commit_update (GstSharedMatrix * self,
+    const SmUpdatePlan * plan);
 /* the policy checks of an update (see gst_shared_matrix_update ()) */
 gboolean sm_matrix_validate_update (GstSharedMatrix * self,
     const SmUpdatePlan * plan, const GstSharedMatrixPolicies * policies,

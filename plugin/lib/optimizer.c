@@ -505,7 +505,7 @@ gst_shared_matrix_apply_gradients (GstSharedMatrix * self,
         error);
     if (ok) {
       o->step = t;
-      res.version = sm_matrix_bump_version (self);
+      res.version = sm_matrix_commit_update (self, &plan.update);
     }
   }
   g_mutex_unlock (lock);

@@ -797,6 +797,116 @@ bench_snapshot (gint reps)
   gst_object_unref (matrix);
 }
 
+/* Delta snapshots against full snapshots, and what the row-version
+ * marking adds to an update. */
+static void
+bench_delta (gint reps)
+{
+  const guint64 rows = 70000;
+  const guint cols = 100;
+  const gsize touched[] = { 200, 2000, 20000 };
+  gsize size = rows * cols * 4, t, i;
+  GstSharedMatrix *m = gst_shared_matrix_new (rows, cols,
+      GST_SHARED_MATRIX_DTYPE_FLOAT32, GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  gint32 *perm = g_new (gint32, rows);
+  gfloat *deltas = g_new0 (gfloat, 20000 * cols);
+  guint8 *full = alloc_touched (size);
+  gdouble *t_delta = g_new0 (gdouble, reps), *t_full = g_new0 (gdouble, reps);
+  guint64 state = 1234, *row_version, *block_version;
+  gdouble t0, t_mark, t_update;
+  gint k;
+
+  for (i = 0; i < rows; i++)
+    perm[i] = (gint32) i;
+  g_print ("\nDelta snapshot vs full snapshot, 70,000 x 100 float32 (CPU "
+      "backend), median of %d:\n", reps);
+  for (t = 0; t < G_N_ELEMENTS (touched); t++) {
+    gsize n = touched[t], nd = 0;
+
+    for (k = 0; k < reps; k++) {
+      guint64 since = gst_shared_matrix_get_version (m), v;
+      GBytes *d;
+
+      /* n distinct random rows (a partial Fisher-Yates shuffle) */
+      for (i = 0; i < n; i++) {
+        gsize j = i + (gsize) (splitmix (&state) % (rows - i));
+        gint32 x = perm[i];
+
+        perm[i] = perm[j];
+        perm[j] = x;
+      }
+      gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD, perm, n,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
+          GST_SHARED_MATRIX_DTYPE_FLOAT32, NULL, NULL, NULL);
+      t0 = precise_now_us ();
+      d = gst_shared_matrix_get_delta (m, since,
+          GST_SHARED_MATRIX_INDEX_TYPE_INT64, &v, &nd, NULL);
+      t_delta[k] = precise_now_us () - t0;
+      g_bytes_unref (d);
+      t0 = precise_now_us ();
+      gst_shared_matrix_copy_to (m, GST_SHARED_MATRIX_FORMAT_RAW, full, size,
+          NULL, NULL);
+      t_full[k] = precise_now_us () - t0;
+    }
+    g_print ("  %6" G_GSIZE_FORMAT " rows written: delta %8.1f us (%5.2f MB)"
+        "   full copy %8.1f us (%.1f MB)   delta = %5.1f%% of full\n", nd,
+        median (t_delta, reps), nd * (8 + cols * 4) / 1e6,
+        median (t_full, reps), size / 1e6,
+        100.0 * median (t_delta, reps) / median (t_full, reps));
+    if (csv) {
+      fprintf (csv, "delta,70000,100,%" G_GSIZE_FORMAT ",delta,%.4f,%.4f,"
+          "%.4f\n", n, median (t_delta, reps), median (t_delta, reps),
+          median (t_delta, reps));
+      fprintf (csv, "delta,70000,100,%" G_GSIZE_FORMAT ",full,%.4f,%.4f,"
+          "%.4f\n", n, median (t_full, reps), median (t_full, reps),
+          median (t_full, reps));
+    }
+  }
+
+  /* marking: the loop of plugin/lib/row-tracking.c (two stores per row),
+   * timed alone on 200-row updates, against the whole library update */
+  row_version = g_new0 (guint64, rows);
+  block_version = g_new0 (guint64, rows / 1024 + 1);
+  /* 300 updates of 200 random rows, cycled (perm holds 70,000 ids) */
+  for (i = 0; i < 300 * 200; i++)
+    perm[i] = (gint32) (splitmix (&state) % rows);
+  t0 = precise_now_us ();
+  for (k = 0; k < 5000; k++) {
+    const gint32 *idx = perm + k % 300 * 200;
+
+    for (i = 0; i < 200; i++) {
+      guint64 r = (guint64) idx[i];
+
+      row_version[r] = k + 1;
+      block_version[r / 1024] = k + 1;
+    }
+  }
+  t_mark = (precise_now_us () - t0) / 5000;
+  t0 = precise_now_us ();
+  for (k = 0; k < 5000; k++)
+    gst_shared_matrix_update (m, GST_SHARED_MATRIX_OP_ADD,
+        perm + k % 300 * 200, 200,
+        GST_SHARED_MATRIX_INDEX_TYPE_INT32, deltas,
+        GST_SHARED_MATRIX_DTYPE_FLOAT32, NULL, NULL, NULL);
+  t_update = (precise_now_us () - t0) / 5000;
+  g_print ("  row-version marking of a 200-row update: %.3f us alone; the "
+      "library update (marking included) %.3f us: marking = %.1f%%, "
+      "without it %.3f us\n", t_mark, t_update, 100.0 * t_mark / t_update,
+      t_update - t_mark);
+  if (csv)
+    fprintf (csv, "delta,70000,100,200,marking,%.4f,%.4f,%.4f\n", t_mark,
+        t_mark, t_mark);
+
+  g_free (row_version);
+  g_free (block_version);
+  g_free (perm);
+  g_free (deltas);
+  g_free (full);
+  g_free (t_delta);
+  g_free (t_full);
+  gst_object_unref (m);
+}
+
 /* Updates keep flowing while a slow consumer holds snapshots: appsrc !
  * sharedmatrix snapshot-every=K ! queue ! fakesink, the sink taking
  * @hold_ms per snapshot. Reports how many updates were applied while the
@@ -990,6 +1100,7 @@ main (int argc, char **argv)
   }
 
   bench_snapshot (opt_quick ? 5 : 15);
+  bench_delta (opt_quick ? 5 : 15);
   bench_flow ();
 
   /* bandwidth again: the bound uses the median of both measurements */

@@ -305,6 +305,100 @@ GST_START_TEST (test_mock_ops_match_cpu)
 
 GST_END_TEST;
 
+/* Delta snapshots: the same updates on a CPU matrix and on a (mock) CUDA
+ * matrix give byte-identical deltas (the rows, found from the row-version
+ * record, gathered by the CUDA gather kernel), whose rows are exactly the
+ * ones the test itself saw written since each delta's start. */
+GST_START_TEST (test_mock_delta_matches_cpu)
+{
+  int dtype = __i__ % 4;
+  GstSharedMatrixIndexType itype = __i__ / 4 % 2 ?
+      GST_SHARED_MATRIX_INDEX_TYPE_INT64 : GST_SHARED_MATRIX_INDEX_TYPE_INT32;
+  guint64 s = 500 + __i__, rows = 1500, since[2] = { 0, 0 };
+  guint cols = 9, k;
+  gsize nmax = 300, i, isize = itype ? 8 : 4;
+  guint8 *deltas = g_malloc (nmax * cols * test_ref_dtype_size (dtype));
+  gint64 *idx = g_new (gint64, nmax);
+  guint64 *written = g_new0 (guint64, rows);    /* version, the test's own */
+  GstSharedMatrix *m[2];
+  guint64 version = 0;
+
+  configure_full (1 << 30, __i__ % 2);
+  m[0] = gst_shared_matrix_new (rows, cols, dtype,
+      GST_SHARED_MATRIX_BACKEND_CPU, NULL);
+  m[1] = gst_shared_matrix_new (rows, cols, dtype,
+      GST_SHARED_MATRIX_BACKEND_CUDA, NULL);
+  fail_unless (m[0] && m[1]);
+  fail_unless_equals_int (gst_shared_matrix_get_backend (m[1]),
+      GST_SHARED_MATRIX_BACKEND_CUDA);
+
+  for (k = 0; k < 30; k++) {
+    gsize n = k % 4 == 0 ? nmax : 1 + test_rng_below (&s, 60);
+    GstSharedMatrixUpdateResult res;
+    int j;
+
+    for (i = 0; i < n; i++) {
+      /* duplicates, both ends, and now and then an invalid id (dropped) */
+      idx[i] = i % 5 == 0 ? 7 : i % 11 == 0 ? (gint64) rows - 1 :
+          i % 37 == 0 ? (gint64) rows + 3 : (gint64) test_rng_below (&s,
+          rows);
+    }
+    test_rng_fill (deltas, n * cols, dtype, &s, FALSE);
+    version++;
+    for (i = 0; i < n; i++)
+      if (idx[i] < (gint64) rows)
+        written[idx[i]] = version;
+    for (j = 0; j < 2; j++)
+      fail_unless (gst_shared_matrix_update (m[j], k % 2 ?
+              GST_SHARED_MATRIX_OP_ADD : GST_SHARED_MATRIX_OP_SET, idx, n,
+              GST_SHARED_MATRIX_INDEX_TYPE_INT64, deltas, dtype,
+              &(GstSharedMatrixPolicies) { GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+                  GST_SHARED_MATRIX_NON_FINITE_APPLY }, &res, NULL));
+
+    if (k % 3 == 2 || k % 7 == 0) {
+      /* consumer k % 2 takes its delta */
+      guint64 *from = &since[k % 2], v[2];
+      GBytes *d[2];
+      gsize nd[2], size[2], want = 0;
+      const guint8 *a, *b;
+      guint64 r;
+
+      for (j = 0; j < 2; j++) {
+        d[j] = gst_shared_matrix_get_delta (m[j], *from, itype, &v[j],
+            &nd[j], NULL);
+        fail_unless (d[j] != NULL);
+      }
+      a = g_bytes_get_data (d[0], &size[0]);
+      b = g_bytes_get_data (d[1], &size[1]);
+      fail_unless (v[0] == version && v[1] == version);
+      fail_unless (nd[0] == nd[1] && size[0] == size[1]);
+      fail_unless (nd[0] == 0 || memcmp (a, b, nd[0] * isize) == 0,
+          "indices differ");
+      for (r = 0; r < rows; r++) {
+        if (written[r] <= *from)
+          continue;
+        fail_unless (want < nd[0] && test_ref_index (a, itype, want) ==
+            (gint64) r, "delta %u: row %" G_GUINT64_FORMAT " missing", k, r);
+        want++;
+      }
+      fail_unless_equals_uint64 (want, nd[0]);
+      if (nd[0])
+        assert_same (a + nd[0] * isize, b + nd[0] * isize,
+            size[0] - nd[0] * isize, dtype, "delta rows");
+      *from = version;
+      g_bytes_unref (d[0]);
+      g_bytes_unref (d[1]);
+    }
+  }
+  gst_object_unref (m[0]);
+  gst_object_unref (m[1]);
+  g_free (deltas);
+  g_free (idx);
+  g_free (written);
+}
+
+GST_END_TEST;
+
 /* An update bigger than the largest staging slot (16 MiB): slots grow,
  * then the update is applied as chunks in buffer order. */
 GST_START_TEST (test_mock_big_update_chunked)
@@ -1121,6 +1215,7 @@ mock_suite (void)
   tcase_add_test (tc, test_mock_force_cpu_env);
   tcase_add_test (tc, test_mock_zero_fill_and_roundtrip);
   tcase_add_loop_test (tc, test_mock_ops_match_cpu, 0, 96);
+  tcase_add_loop_test (tc, test_mock_delta_matches_cpu, 0, 8);
   tcase_add_test (tc, test_mock_big_update_chunked);
   tcase_add_test (tc, test_mock_slot_growth_fails);
   tcase_add_test (tc, test_mock_out_of_memory_is_a_gerror);

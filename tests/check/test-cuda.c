@@ -160,6 +160,63 @@ GST_START_TEST (test_cuda_ops_match_cpu)
 
 GST_END_TEST;
 
+/* Delta snapshots on the GPU: the same updates on a CPU and a CUDA matrix
+ * (after set_value, which writes every row) give identical deltas. */
+GST_START_TEST (test_cuda_delta_matches_cpu)
+{
+  int dtype = __i__ % 4;
+  GstSharedMatrixIndexType itype = __i__ / 4 ?
+      GST_SHARED_MATRIX_INDEX_TYPE_INT64 : GST_SHARED_MATRIX_INDEX_TYPE_INT32;
+  guint64 s = 900 + __i__, rows = 5000, since = 0;
+  guint cols = 33, k;
+  gsize nmax = 500, i;
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
+  guint8 *deltas = g_malloc (nmax * cols * test_ref_dtype_size (dtype));
+  gint64 *idx = g_new (gint64, nmax);
+  GstSharedMatrix *cpu, *gpu;
+
+  test_rng_fill (initial, rows * cols, dtype, &s, FALSE);
+  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
+      initial);
+  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
+      initial);
+  for (k = 0; k < 20; k++) {
+    gsize n = 1 + test_rng_below (&s, nmax);
+    GBytes *a, *b;
+    guint64 va, vb;
+    gsize na, nb;
+
+    for (i = 0; i < n; i++)
+      idx[i] = i % 3 ? (gint64) test_rng_below (&s, rows) : 11;
+    test_rng_fill (deltas, n * cols, dtype, &s, FALSE);
+    fail_unless (gst_shared_matrix_update (cpu, GST_SHARED_MATRIX_OP_ADD,
+            idx, n, GST_SHARED_MATRIX_INDEX_TYPE_INT64, deltas, dtype,
+            NULL, NULL, NULL));
+    fail_unless (gst_shared_matrix_update (gpu, GST_SHARED_MATRIX_OP_ADD,
+            idx, n, GST_SHARED_MATRIX_INDEX_TYPE_INT64, deltas, dtype,
+            NULL, NULL, NULL));
+    if (k % 4 != 3)
+      continue;
+    a = gst_shared_matrix_get_delta (cpu, since, itype, &va, &na, NULL);
+    b = gst_shared_matrix_get_delta (gpu, since, itype, &vb, &nb, NULL);
+    fail_unless (a && b && va == vb && na == nb);
+    /* the first delta (since 0) holds every row: set_value wrote them */
+    fail_unless (since != 0 || na == rows);
+    /* finite values only: the bytes are the same, indices and rows */
+    fail_unless (g_bytes_equal (a, b), "delta %u differs", k);
+    since = va;
+    g_bytes_unref (a);
+    g_bytes_unref (b);
+  }
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (initial);
+  g_free (deltas);
+  g_free (idx);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_cuda_policies)
 {
   guint64 s = 7, rows = 50;
@@ -685,6 +742,7 @@ cuda_suite (void)
   suite_add_tcase (s, tc);
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_cuda_ops_match_cpu, 0, 96);
+  tcase_add_loop_test (tc, test_cuda_delta_matches_cpu, 0, 8);
   tcase_add_test (tc, test_cuda_policies);
   tcase_add_test (tc, test_cuda_big_update_chunked);
   tcase_add_test (tc, test_cuda_many_updates_in_flight);
