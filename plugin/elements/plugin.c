@@ -10,6 +10,10 @@
 #include "gstsharedmatrixelement.h"
 #include "gstupdatetestsrc.h"
 #include "gstmatrixheatmap.h"
+#ifdef HAVE_NATS
+#include "gstjetstreamsink.h"
+#include "gstjetstreamsrc.h"
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -20,6 +24,10 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (sharedmatrix, plugin);
   ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (matrixheatmap, plugin);
+#ifdef HAVE_NATS
+  ret |= GST_ELEMENT_REGISTER (jetstreamsink, plugin);
+  ret |= GST_ELEMENT_REGISTER (jetstreamsrc, plugin);
+#endif
   return ret;
 }
 
