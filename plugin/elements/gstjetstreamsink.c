@@ -488,7 +488,9 @@ gst_jetstream_sink_render (GstBaseSink * bsink, GstBuffer * buf)
   }
 
   /* synchronous: stored when this returns; a lost server is retried (the
-   * id keeps a retry from being stored twice) */
+   * id keeps a retry from being stored twice), after a short wait: an
+   * answer lost with a dying stream leader never comes */
+  po.MaxWait = SM_JS_PUBLISH_RETRY_MS;
   deadline = g_get_monotonic_time () +
       (gint64) SM_JS_OUTAGE_TIMEOUT_S * G_USEC_PER_SEC;
   for (;;) {

@@ -23,6 +23,8 @@ G_BEGIN_DECLS
  * JetStream API request or a publish waits for its answer. */
 #define SM_JS_CONNECT_TIMEOUT_MS 2000
 #define SM_JS_REQUEST_TIMEOUT_MS 5000
+/* a synchronous publish without an answer after this long is sent again */
+#define SM_JS_PUBLISH_RETRY_MS 1000
 /* Between reconnection attempts, and how long an element keeps retrying
  * (publishing, fetching) while no server of the list answers before it
  * gives up with an error. */

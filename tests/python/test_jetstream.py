@@ -321,7 +321,8 @@ def test_server_killed_mid_stream(cluster, tmp):
     run(f"{source(1, 4)} ! {sink(cluster, stream, 'all')}", "first update")
     producer = launch(f"{source(n, 4)} ! identity sleep-time=4000 ! "
                       f"{sink(cluster, stream, 'all')}")
-    consumer = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=50, idle=6))
+    # idle-timeout above the seconds a leader election may stall the producer
+    consumer = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=50, idle=15))
     time.sleep(1.2)
     _, leader = cluster.stream_state(stream)
     victim = leader if leader is not None else 0
