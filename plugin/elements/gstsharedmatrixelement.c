@@ -14,6 +14,23 @@
  * so much running time, at EOS, or on demand through the `snapshot` action
  * signal.
  *
+ * When downstream takes `application/x-matrix-update` instead, the same
+ * triggers push **delta snapshots**: the rows written since the previous
+ * snapshot of this pad (ascending, each once) with their current values,
+ * in the update layout, with caps `delta=true` and the index type
+ * downstream picks (int64 preferred). The first delta after start holds
+ * every row written since the matrix was created or loaded. OFFSET = the
+ * matrix version at the copy, OFFSET_END = the OFFSET of the previous delta
+ * (0 for the first). A replica `sharedmatrix op=set` that starts from the
+ * same initial matrix and applies the deltas equals this matrix bit for bit
+ * at each delta's version. A `sharedmatrix` fed such a stream checks the
+ * chain: a delta whose OFFSET_END is not the OFFSET of the last delta it
+ * applied means a delta was missed, which is an error (the replica is out
+ * of date and must be restarted from a fresh snapshot or checkpoint).
+ * Update streams without `delta=true` are never checked. The `snapshot`
+ * action signal always returns a full copy (raw tensors when deltas are
+ * negotiated) and leaves the pad's delta chain alone.
+ *
  * Elements with the same #GstSharedMatrixElement:matrix-name share one matrix
  * across all pipelines of the process; an application can also pass its own
  * matrix through #GstSharedMatrixElement:matrix. The matrix outlives state
@@ -25,6 +42,11 @@
  * gst-launch-1.0 updatetestsrc num-buffers=1000 ! sharedmatrix rows=70000 cols=100 ! application/x-npy ! filesink location=C.npy
  * ]| applies 1000 updates of 200 rows to a zero 70000 × 100 float32 matrix and
  * writes the final matrix to C.npy (`numpy.load ("C.npy")`).
+ * |[
+ * gst-launch-1.0 updatetestsrc num-buffers=1000 ! sharedmatrix rows=70000 cols=100 snapshot-every=10 ! application/x-matrix-update ! sharedmatrix name=replica rows=70000 cols=100 op=set
+ * ]| keeps a replica up to date with delta snapshots: every 10 updates the
+ * rows they wrote travel to the replica, which equals the primary after
+ * each delta.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -34,6 +56,7 @@
 
 #include "gstsharedmatrixelement.h"
 #include "sharedmatrix-allocation.h"
+#include "sharedmatrix-delta.h"
 #include "sharedmatrix-matrix.h"
 #include "sharedmatrix-snapshot.h"
 #include "sharedmatrix-stats.h"
@@ -137,6 +160,8 @@ typedef struct
   guint64 skip_through;
   guint updates_since_checkpoint;
   GstSharedMatrixCheckpointWriter *checkpoint_writer;
+  /* fed a delta stream: the chain it follows */
+  SmDeltaFollow delta_follow;
 } State;
 
 /* Lock order: the stream lock (State), then the object lock (settings,
@@ -172,7 +197,8 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (GST_SHARED_MATRIX_TENSOR_CAPS_TEMPLATE "; "
-        GST_SHARED_MATRIX_NPY_MEDIA_TYPE));
+        GST_SHARED_MATRIX_NPY_MEDIA_TYPE "; "
+        GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
 
 #define gst_shared_matrix_element_parent_class parent_class
 G_DEFINE_TYPE (GstSharedMatrixElement, gst_shared_matrix_element,
@@ -421,6 +447,8 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
       GST_BUFFER_OFFSET_IS_VALID (buf) &&
       GST_BUFFER_OFFSET (buf) <= st->skip_through)
     goto skip;
+  if (!sm_delta_follow_check (&st->delta_follow, GST_ELEMENT (self), buf))
+    goto missed_delta;
 
   /* the one setting that may change while streaming (like volume.c) */
   GST_OBJECT_LOCK (self);
@@ -438,6 +466,7 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     goto rejected;
   gst_buffer_unmap (buf, &map);
 
+  sm_delta_follow_applied (&st->delta_follow, buf);
   sm_stats_add_update (&self->stats, &result, buf);
   ret = after_update (self, buf);
   /* without checkpoints, applied is as durable as it gets */
@@ -461,8 +490,14 @@ skip:
     sm_stats_add_skipped (&self->stats);
     /* the restored checkpoint holds it */
     sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
+    sm_delta_follow_applied (&st->delta_follow, buf);
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
+  }
+missed_delta:
+  {
+    gst_buffer_unref (buf);
+    return GST_FLOW_ERROR;
   }
 map_failed:
   {
@@ -507,6 +542,7 @@ set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
   st->have_caps = FALSE;
   if (!gst_shared_matrix_update_info_from_caps (&st->info, caps))
     goto unusable;
+  sm_delta_follow_set_caps (&st->delta_follow, caps);
   if (st->matrix == NULL)
     return FALSE;
   cols = gst_shared_matrix_get_cols (st->matrix);
@@ -712,6 +748,7 @@ start (GstSharedMatrixElement * self)
   st->last_running_time = GST_CLOCK_TIME_NONE;
   st->start_monotonic = g_get_monotonic_time ();
   st->updates_since_checkpoint = 0;
+  sm_delta_follow_reset (&st->delta_follow);
   /* what the matrix holds already, restored or from an earlier run */
   sm_stats_start (&self->stats);
   sm_stats_get (&self->stats, &stats);

@@ -3,14 +3,17 @@
  *
  * A snapshot is one buffer holding a consistent copy of the whole matrix,
  * as raw other/tensors or as a complete .npy file, whichever downstream
- * takes (raw first). PTS = the PTS of the last applied update, OFFSET =
- * the matrix version the copy shows.
+ * takes (raw first), or, when downstream takes only
+ * application/x-matrix-update, a delta: the rows written since the
+ * previous snapshot of this pad (sharedmatrix-delta.c). PTS = the PTS of
+ * the last applied update, OFFSET = the matrix version the copy shows.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
 #endif
 
 #include "sharedmatrix-snapshot.h"
+#include "sharedmatrix-delta.h"
 #include "sharedmatrix-util.h"
 
 GST_DEBUG_CATEGORY_EXTERN (gst_shared_matrix_element_debug);
@@ -23,6 +26,9 @@ sm_snapshot_init (SmSnapshot * snap, GstElement * element, GstPad * srcpad)
   snap->srcpad = srcpad;
   g_mutex_init (&snap->lock);
   snap->format = GST_SHARED_MATRIX_FORMAT_RAW;
+  snap->delta = FALSE;
+  snap->delta_index_type = GST_SHARED_MATRIX_INDEX_TYPE_INT64;
+  snap->delta_since = 0;
   snap->pool = NULL;
   snap->pool_size = 0;
   snap->negotiated = FALSE;
@@ -43,6 +49,8 @@ sm_snapshot_reset (SmSnapshot * snap)
 {
   snap->negotiated = FALSE;
   gst_clear_caps (&snap->refused_by);
+  /* the first delta after start holds every row written so far */
+  snap->delta_since = 0;
 }
 
 /* ---- negotiation --------------------------------------------------------- */
@@ -58,13 +66,15 @@ snapshot_caps (GstSharedMatrix * matrix, GstSharedMatrixFormat format)
   return gst_shared_matrix_tensor_info_to_caps (&info);
 }
 
-/* Both snapshot formats for this matrix, in order of preference. */
+/* Every snapshot format for this matrix, in order of preference: the
+ * whole-matrix ones, then deltas. */
 static GstCaps *
 possible_caps (GstSharedMatrix * matrix)
 {
   GstCaps *caps = snapshot_caps (matrix, GST_SHARED_MATRIX_FORMAT_RAW);
 
   gst_caps_append (caps, snapshot_caps (matrix, GST_SHARED_MATRIX_FORMAT_NPY));
+  gst_caps_append (caps, sm_delta_caps (matrix, TRUE, 0));
   return caps;
 }
 
@@ -85,6 +95,8 @@ static gboolean
 negotiate (SmSnapshot * snap, GstSharedMatrix * matrix)
 {
   GstSharedMatrixTensorInfo info;
+  GstSharedMatrixUpdateInfo delta_info;
+  gboolean delta;
   GstCaps *ours, *peer;
   gboolean ok;
 
@@ -94,18 +106,27 @@ negotiate (SmSnapshot * snap, GstSharedMatrix * matrix)
   if (gst_caps_is_empty (peer))
     goto refused;
 
-  /* the first of our (fixed) structures downstream takes */
-  peer = gst_caps_truncate (peer);
-  if (!gst_shared_matrix_tensor_info_from_caps (&info, peer))
+  /* the first of our structures downstream takes; only the deltas' index
+   * type may be open (fixation takes int64, our first choice) */
+  peer = gst_caps_fixate (peer);
+  delta = gst_shared_matrix_update_info_from_caps (&delta_info, peer);
+  if (!delta && !gst_shared_matrix_tensor_info_from_caps (&info, peer))
     info.format = GST_SHARED_MATRIX_FORMAT_RAW;
   gst_caps_unref (peer);
 
-  ours = snapshot_caps (matrix, info.format);
+  if (delta)
+    ours = sm_delta_caps (matrix, FALSE, delta_info.index_type);
+  else
+    ours = snapshot_caps (matrix, info.format);
   ok = gst_pad_push_event (snap->srcpad, gst_event_new_caps (ours));
   gst_caps_unref (ours);
   if (ok) {
     g_mutex_lock (&snap->lock);
-    snap->format = info.format;
+    snap->delta = delta;
+    if (delta)
+      snap->delta_index_type = delta_info.index_type;
+    else
+      snap->format = info.format;
     g_mutex_unlock (&snap->lock);
     snap->negotiated = TRUE;
     gst_clear_caps (&snap->refused_by);
@@ -125,10 +146,14 @@ refused:
       GST_ELEMENT_ERROR (snap->element, CORE, NEGOTIATION,
           ("Downstream accepts neither other/tensors (types=%s, "
               "dimensions=%u:%" G_GUINT64_FORMAT ") nor application/x-npy "
-              "snapshots of this matrix; it accepts: %s",
+              "snapshots nor application/x-matrix-update deltas (dtype=%s, "
+              "cols=%u) of this matrix; it accepts: %s",
               gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
                   (matrix)), gst_shared_matrix_get_cols (matrix),
-              gst_shared_matrix_get_rows (matrix), accepted_str),
+              gst_shared_matrix_get_rows (matrix),
+              gst_shared_matrix_dtype_to_string (gst_shared_matrix_get_dtype
+                  (matrix)), gst_shared_matrix_get_cols (matrix),
+              accepted_str),
           ("our caps %" GST_PTR_FORMAT, ours));
       gst_caps_unref (ours);
       g_free (accepted_str);
@@ -274,6 +299,8 @@ sm_snapshot_push (SmSnapshot * snap, GstSharedMatrix * matrix,
     GstClockTime pts)
 {
   GstSharedMatrixFormat format;
+  GstSharedMatrixIndexType index_type;
+  gboolean delta;
   GstFlowReturn ret;
   GstBuffer *buf;
 
@@ -285,9 +312,15 @@ sm_snapshot_push (SmSnapshot * snap, GstSharedMatrix * matrix,
 
   g_mutex_lock (&snap->lock);
   format = snap->format;
+  delta = snap->delta;
+  index_type = snap->delta_index_type;
   g_mutex_unlock (&snap->lock);
 
-  ret = make_buffer (snap, matrix, format, pts, &buf);
+  if (delta)
+    ret = sm_delta_make_buffer (snap->element, matrix, index_type,
+        &snap->delta_since, pts, &buf);
+  else
+    ret = make_buffer (snap, matrix, format, pts, &buf);
   if (buf == NULL)
     return ret;
   GST_LOG_OBJECT (snap->element, "pushing snapshot of version %"
@@ -298,8 +331,10 @@ sm_snapshot_push (SmSnapshot * snap, GstSharedMatrix * matrix,
   return ret;
 }
 
-/* The snapshot action signal's sample: the negotiated format if there is
- * one, else raw tensors. Callable from any thread. */
+/* The snapshot action signal's sample: the negotiated whole-matrix format
+ * if there is one, else raw tensors (also when deltas are negotiated: the
+ * sample is a full copy a replica can start from, and the pad's delta
+ * chain is not touched). Callable from any thread. */
 GstSample *
 sm_snapshot_sample (SmSnapshot * snap, GstSharedMatrix * matrix,
     GstClockTime pts)

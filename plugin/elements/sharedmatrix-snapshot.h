@@ -18,11 +18,17 @@ typedef struct
    * snapshot signal reads them from any thread */
   GMutex lock;
   GstSharedMatrixFormat format;
+  /* application/x-matrix-update negotiated: snapshots are deltas with
+   * indices of delta_index_type (sharedmatrix-delta.c) */
+  gboolean delta;
+  GstSharedMatrixIndexType delta_index_type;
   GstBufferPool *pool;          /* buffers of pool_size bytes */
   gsize pool_size;
 
   /* streaming thread only */
   gboolean negotiated;
+  /* the version of this pad's previous delta, 0 before the first */
+  guint64 delta_since;
   /* what downstream accepted when it last refused our snapshots: a sticky
    * caps event is retried with every event and buffer upstream sends, and
    * the same refusal is posted once */

@@ -25,6 +25,7 @@
 #include "checkpoint.h"
 #include "file-io.h"
 #include "npy.h"
+#include "row-tracking.h"
 #include "sharedmatrix-ops.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_shared_matrix_debug);
@@ -43,6 +44,8 @@ struct _GstSharedMatrix
   GMutex data_lock;
   /* written with data_lock and the object lock held; read with either */
   guint64 version;
+  /* under data_lock: the version that last wrote each row (deltas) */
+  SmRowTracking tracking;
 };
 
 enum
@@ -66,6 +69,7 @@ gst_shared_matrix_finalize (GObject * object)
 
   if (self->storage)
     self->ops->destroy (self->storage);
+  sm_row_tracking_clear (&self->tracking);
   g_mutex_clear (&self->data_lock);
 
   G_OBJECT_CLASS (gst_shared_matrix_parent_class)->finalize (object);
@@ -280,6 +284,10 @@ gst_shared_matrix_new_full (guint64 rows, guint cols,
   self->shape = shape;
   self->ops = ops;
   self->storage = storage;
+  if (!sm_row_tracking_init (&self->tracking, rows, error)) {
+    gst_object_unref (self);
+    return NULL;
+  }
   GST_INFO_OBJECT (self, "created %" G_GUINT64_FORMAT " x %u %s matrix on %s",
       rows, cols, gst_shared_matrix_dtype_to_string (dtype),
       gst_shared_matrix_backend_to_string (ops->kind));
@@ -711,7 +719,7 @@ gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
   g_mutex_lock (&self->data_lock);
   ok = self->ops->write (self->storage, bytes, error);
   if (ok)
-    bump_version (self);
+    sm_row_tracking_mark_all (&self->tracking, bump_version (self));
   g_mutex_unlock (&self->data_lock);
   return ok;
 }
@@ -910,8 +918,10 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
 
   g_mutex_lock (&self->data_lock);
   ok = self->ops->apply (self->storage, &plan, error);
-  if (ok)
+  if (ok) {
     res.version = bump_version (self);
+    sm_row_tracking_mark_plan (&self->tracking, &plan, res.version);
+  }
   g_mutex_unlock (&self->data_lock);
 
   g_free (skip);
@@ -1082,6 +1092,101 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
     return NULL;
   }
   return g_bytes_new_take (out, size);
+}
+
+/**
+ * gst_shared_matrix_get_delta:
+ * @self: a #GstSharedMatrix
+ * @since_version: the version of the previous delta of this consumer, 0
+ *   for the first one
+ * @index_type: integer type of the row indices in the result
+ * @version: (out) (optional): the matrix version the delta shows
+ * @n_rows: (out) (optional): N, the number of rows in the delta
+ * @error: return location for a #GError
+ *
+ * The rows written since @since_version (by updates, optimizer steps or
+ * gst_shared_matrix_set_value(), whoever made them) with their current
+ * values, as one update in the `application/x-matrix-update` layout: N
+ * indices of @index_type, ascending and each once, followed by the N rows
+ * (cols values each, the matrix dtype). @since_version 0 gives every row
+ * written since the matrix was created, loaded from a `.npy` file or
+ * restored from a checkpoint.
+ *
+ * The copy is consistent: it shows the matrix at *@version, between two
+ * updates. Applied with %GST_SHARED_MATRIX_OP_SET to a copy of this matrix
+ * as it was at @since_version, it gives the matrix at *@version bit for
+ * bit; a chain of deltas, each asked with the @version the previous one
+ * returned, brings a replica from the initial matrix to the present. Each
+ * consumer keeps its own @since_version, so any number of them may follow
+ * one matrix.
+ *
+ * The matrix tracks rows in host memory (8 bytes per row, whatever the
+ * backend); finding the rows reads only the parts of that record where
+ * something was written since @since_version, and the rows are copied
+ * with one gather from the backend.
+ *
+ * Returns: (transfer full) (nullable): the delta, or %NULL with @error set:
+ *   %GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT for int32 indices of a
+ *   matrix with more than 2^31 rows, %GST_SHARED_MATRIX_ERROR_NO_MEMORY
+ *   when host memory for the copy cannot be allocated,
+ *   %GST_SHARED_MATRIX_ERROR_DEVICE when the device failed to read
+ */
+GBytes *
+gst_shared_matrix_get_delta (GstSharedMatrix * self, guint64 since_version,
+    GstSharedMatrixIndexType index_type, guint64 * version, gsize * n_rows,
+    GError ** error)
+{
+  gsize n, isize, size, index_bytes;
+  guint8 *out = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
+  if (!check_index_type (index_type, error))
+    return NULL;
+  if (index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT32 &&
+      self->shape.rows - 1 > G_MAXINT32) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "A delta of a matrix of %" G_GUINT64_FORMAT " rows needs int64 "
+        "indices: int32 reaches row %d only", self->shape.rows, G_MAXINT32);
+    return NULL;
+  }
+  isize = gst_shared_matrix_index_type_size (index_type);
+
+  g_mutex_lock (&self->data_lock);
+  n = sm_row_tracking_count_since (&self->tracking, since_version);
+  index_bytes = n * isize;
+  size = index_bytes + n * self->shape.row_bytes;
+  out = g_try_malloc (MAX (size, 1));
+  if (out == NULL)
+    goto no_memory;
+  sm_row_tracking_list_since (&self->tracking, since_version,
+      index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64, out, n);
+  ok = n == 0 || self->ops->gather (self->storage, out,
+      index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64, n, out + index_bytes,
+      error);
+  if (ok && version)
+    *version = self->version;
+  g_mutex_unlock (&self->data_lock);
+
+  if (!ok) {
+    g_free (out);
+    return NULL;
+  }
+  if (n_rows)
+    *n_rows = n;
+  return g_bytes_new_take (out, size);
+
+  /* ERRORS */
+no_memory:
+  {
+    g_mutex_unlock (&self->data_lock);
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " bytes for a delta of %"
+        G_GSIZE_FORMAT " rows", size, n);
+    return NULL;
+  }
 }
 
 /**

@@ -110,6 +110,11 @@ GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,
     GBytes * indices, GstSharedMatrixIndexType index_type, GError ** error);
 
 GST_SHARED_MATRIX_API
+GBytes *gst_shared_matrix_get_delta (GstSharedMatrix * self,
+    guint64 since_version, GstSharedMatrixIndexType index_type,
+    guint64 * version, gsize * n_rows, GError ** error);
+
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_save_npy (GstSharedMatrix * self,
     const gchar * path, GError ** error);
 

@@ -69,6 +69,18 @@ G_BEGIN_DECLS
     "cols = (int) [ 1, MAX ]"
 
 /**
+ * GST_SHARED_MATRIX_DELTA_FIELD:
+ *
+ * Name of the boolean field that marks an update stream as a chain of
+ * delta snapshots (`delta=(boolean)true`, set by `sharedmatrix`'s src pad):
+ * each buffer's OFFSET is the primary's version at the copy and its
+ * OFFSET_END the OFFSET of the previous delta (0 for the first), which a
+ * receiving `sharedmatrix` checks to detect a missed delta. Update streams
+ * without the field (or with it false) are never checked.
+ */
+#define GST_SHARED_MATRIX_DELTA_FIELD "delta"
+
+/**
  * GST_SHARED_MATRIX_TENSOR_CAPS_MAKE:
  * @framerate: the framerate field's value, a caps string such as `"0/1"`
  *

@@ -1,0 +1,55 @@
+/* gst-sharedmatrix: which rows each version wrote (private to the library)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Delta snapshots need the rows written since a version. The matrix keeps,
+ * per row, the version of the last update that wrote it (0: not written
+ * since the matrix was created or loaded), and per block of
+ * SM_ROW_TRACKING_BLOCK rows the largest of those, so that finding the rows
+ * written since a version reads only the blocks that hold some: a delta of
+ * a few thousand rows of a 10^8-row matrix does not scan 800 MB.
+ *
+ * The tracking lives in host memory beside every backend's storage and is
+ * written from the update's (validated, host-side) indices, so it is one
+ * implementation for all backends, costs no device memory and no kernel,
+ * and the delta rows are read through the backend's gather. Every call is
+ * made with the matrix's data lock held, in the same critical section as
+ * the backend write and the version bump it describes, so a delta is
+ * always consistent with the version it is stamped with.
+ */
+#pragma once
+
+#include <gst/gst.h>
+
+#include "backend.h"
+
+G_BEGIN_DECLS
+
+#define SM_ROW_TRACKING_BLOCK 1024
+
+typedef struct
+{
+  guint64 rows;
+  guint64 *row_version;         /* rows entries */
+  guint64 *block_version;       /* max of row_version per block */
+  guint64 n_blocks;
+} SmRowTracking;
+
+gboolean sm_row_tracking_init (SmRowTracking * t, guint64 rows,
+    GError ** error);
+void sm_row_tracking_clear (SmRowTracking * t);
+
+/* Every occurrence of @plan not flagged in plan->skip wrote its row at
+ * @version. */
+void sm_row_tracking_mark_plan (SmRowTracking * t, const SmUpdatePlan * plan,
+    guint64 version);
+/* Every row written at @version (a whole-matrix write). */
+void sm_row_tracking_mark_all (SmRowTracking * t, guint64 version);
+
+/* The number of rows last written after @since. */
+gsize sm_row_tracking_count_since (const SmRowTracking * t, guint64 since);
+/* Stores the rows last written after @since, ascending, as @n indices
+ * (int64 or int32) at @dest; @n is what count_since () returned. */
+void sm_row_tracking_list_since (const SmRowTracking * t, guint64 since,
+    gboolean indices_int64, guint8 * dest, gsize n);
+
+G_END_DECLS
