@@ -839,7 +839,10 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       if (status == NATS_OK)
         continue;
     }
-    if (!sm_js_status_is_transient (status) &&
+    /* NATS_ERR: the server ended the pull request (409 "Leadership
+     * Change" while a new consumer leader is elected): retried too, within
+     * the outage time */
+    if (!sm_js_status_is_transient (status) && status != NATS_ERR &&
         status != NATS_CONNECTION_CLOSED && status != NATS_NOT_FOUND &&
         status != NATS_INVALID_SUBSCRIPTION)
       goto fetch_failed;
