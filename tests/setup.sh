@@ -12,7 +12,7 @@ DEBIAN_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gobject-introspection libgirepository1.0-dev gir1.2-gstreamer-1.0
   python3-gi python3-gst-1.0 python3-numpy python3-pytest valgrind clang-14
-  libclang-rt-14-dev gi-docgen
+  libclang-rt-14-dev gi-docgen nats-server libnats-dev
 )
 
 missing=()

@@ -74,6 +74,7 @@
 #include "sharedmatrix-stats.h"
 #include "sharedmatrix-util.h"
 #include "gstsharedmatrixcheckpointwriter.h"
+#include "sharedmatrix-durable.h"
 
 /* shared with the element's other files (sharedmatrix-*.c) */
 GST_DEBUG_CATEGORY (gst_shared_matrix_element_debug);
@@ -205,6 +206,7 @@ struct _GstSharedMatrixElement
   /* under their own locks */
   SmStats stats;
   SmSnapshot snapshot;
+  SmDurable durable;            /* upstream durability events */
 };
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
@@ -352,6 +354,7 @@ checkpoint_written (const gchar * path, const GError * error,
 {
   GstSharedMatrixElement *self = user_data;
 
+  sm_durable_checkpoint_written (&self->durable, error == NULL);
   if (error)
     SM_ELEMENT_WARNING_FROM_GERROR (self, RESOURCE, WRITE, error,
         "Checkpoint not written, the previous one is kept");
@@ -378,6 +381,7 @@ checkpoint (GstSharedMatrixElement * self, gboolean wait)
     return GST_FLOW_OK;
   }
   sm_stats_get (&self->stats, &stats);
+  sm_durable_checkpoint_queued (&self->durable, stats.last_offset);
   if (!gst_shared_matrix_checkpoint_writer_save (st->checkpoint_writer,
           st->matrix, st->settings.matrix.checkpoint_location,
           stats.last_offset, wait, &err))
@@ -388,6 +392,8 @@ checkpoint (GstSharedMatrixElement * self, gboolean wait)
 copy_failed:
   {
     GstFlowReturn ret = GST_FLOW_ERROR;
+
+    sm_durable_checkpoint_not_queued (&self->durable);
 
     if (err->code == GST_SHARED_MATRIX_ERROR_NO_MEMORY) {
       SM_ELEMENT_WARNING_FROM_GERROR (self, RESOURCE, NO_SPACE_LEFT, err,
@@ -521,6 +527,9 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   sm_delta_follow_applied (&st->delta_follow, buf);
   sm_stats_add_update (&self->stats, &result, buf);
   ret = after_update (self, buf);
+  /* without checkpoints, applied is as durable as it gets */
+  if (ret == GST_FLOW_OK && !st->settings.matrix.checkpoint_location)
+    sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
   gst_buffer_unref (buf);
   return ret;
 
@@ -537,6 +546,8 @@ skip:
     GST_LOG_OBJECT (self, "skipping update %" G_GUINT64_FORMAT ", already in "
         "the checkpoint", GST_BUFFER_OFFSET (buf));
     sm_stats_add_skipped (&self->stats);
+    /* the restored checkpoint holds it */
+    sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
     sm_delta_follow_applied (&st->delta_follow, buf);
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
@@ -1135,6 +1146,7 @@ gst_shared_matrix_element_finalize (GObject * object)
   stop (self);
   sm_snapshot_clear (&self->snapshot);
   sm_stats_clear (&self->stats);
+  sm_durable_clear (&self->durable);
   gst_clear_object (&self->matrix);
   settings_clear (&self->settings);
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -1370,4 +1382,5 @@ gst_shared_matrix_element_init (GstSharedMatrixElement * self)
   self->settings.message_interval = DEFAULT_PROP_MESSAGE_INTERVAL;
   sm_stats_init (&self->stats);
   sm_snapshot_init (&self->snapshot, GST_ELEMENT (self), self->srcpad);
+  sm_durable_init (&self->durable, self->sinkpad);
 }

@@ -11,6 +11,10 @@
 #include "gstupdatetestsrc.h"
 #include "gstmatrixheatmap.h"
 #include "gstupdatepartition.h"
+#ifdef HAVE_NATS
+#include "gstjetstreamsink.h"
+#include "gstjetstreamsrc.h"
+#endif
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -22,6 +26,10 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (matrixheatmap, plugin);
   ret |= GST_ELEMENT_REGISTER (updatepartition, plugin);
+#ifdef HAVE_NATS
+  ret |= GST_ELEMENT_REGISTER (jetstreamsink, plugin);
+  ret |= GST_ELEMENT_REGISTER (jetstreamsrc, plugin);
+#endif
   return ret;
 }
 

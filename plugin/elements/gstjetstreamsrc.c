@@ -1,0 +1,1058 @@
+/* gst-sharedmatrix
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+/**
+ * SECTION:element-jetstreamsrc
+ * @title: jetstreamsrc
+ * @see_also: jetstreamsink, sharedmatrix
+ *
+ * jetstreamsrc reads the messages `jetstreamsink` published to a NATS
+ * JetStream stream, through a durable pull consumer
+ * (#GstJetStreamSrc:durable), and pushes them as buffers with the caps,
+ * OFFSET, OFFSET_END, PTS and DURATION the producer's buffers had (from the
+ * `Gst-*` headers; caps are renegotiated when they change). A message
+ * without a `Gst-Caps` header was not written by jetstreamsink: that is an
+ * error naming its stream sequence.
+ *
+ * ## Acknowledgements: exactly once with sharedmatrix
+ *
+ * The stream sequence of each message stays inside this element. A message
+ * is acknowledged to JetStream only once the downstream `sharedmatrix` says
+ * that its OFFSET is durable, with the upstream custom event
+ * `sharedmatrix-durable, offset=(guint64)N`: sent after a checkpoint holding
+ * last-offset N is on disk (with checkpoint-location), or after buffer N is
+ * applied (without). The element then acknowledges (AckAll) the last
+ * message with OFFSET <= N, which acknowledges every earlier one. OFFSETs
+ * of one subject must increase (one producer per subject).
+ *
+ * On start the element (re)creates its durable consumer so that it
+ * delivers everything after the consumer's acknowledgement floor at once
+ * (instead of after the ack wait): messages that were delivered to a
+ * process that crashed before its checkpoint come again, and the restored
+ * checkpoint's last-offset makes `sharedmatrix` skip those it holds. Within
+ * one run nothing is pushed twice: a redelivered message (stream sequence
+ * at or below the last one pushed) is dropped. A delivery lost on the way
+ * (a server died while sending) shows as a gap in the consumer's delivery
+ * sequence, or as a fetch that comes back empty while the last message said
+ * more were pending: the consumer is then recreated from the
+ * acknowledgement floor, the copies of what was pushed already are dropped,
+ * and streaming goes on in order.
+ *
+ * Up to #GstJetStreamSrc:max-ack-pending messages wait unacknowledged: the
+ * server stops delivering beyond that. Keep sharedmatrix's
+ * checkpoint-every well below it (the element warns when it stalls).
+ *
+ * A server of the cluster going away is survived (the client reconnects to
+ * the others and the fetch is retried); no server answering for 30 s, an
+ * unreachable server list at start (2 s per server), a missing stream or
+ * a foreign message are errors, never a hang.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 jetstreamsrc server=nats://127.0.0.1:4222 stream=UPDATES subject=UPDATES.part.0 durable=shard0 idle-timeout=5000000000 ! sharedmatrix rows=35000 cols=100 checkpoint-location=shard0.npy checkpoint-every=100 ! fakesink
+ * ]| A shard: applies partition 0 of the update stream to its matrix,
+ * checkpointing every 100 updates; a restart resumes from the checkpoint.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gstjetstreamsrc.h"
+#include "jetstream-common.h"
+#include "sharedmatrix-durable.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
+#define GST_CAT_DEFAULT gst_jetstream_src_debug
+
+#define DEFAULT_PROP_SERVER SM_JS_DEFAULT_SERVER
+#define DEFAULT_PROP_STREAM NULL
+#define DEFAULT_PROP_SUBJECT NULL
+#define DEFAULT_PROP_DURABLE NULL
+#define DEFAULT_PROP_IDLE_TIMEOUT 0
+#define DEFAULT_PROP_MAX_ACK_PENDING 20000
+#define DEFAULT_PROP_ACK_WAIT (30 * 60 * GST_SECOND)
+
+/* a fetch waits at most this long, so that unlock () is answered soon */
+#define FETCH_TIMEOUT_MS 100
+#define FETCH_BATCH 64
+
+enum
+{
+  PROP_0,
+  PROP_SERVER,
+  PROP_STREAM,
+  PROP_SUBJECT,
+  PROP_DURABLE,
+  PROP_IDLE_TIMEOUT,
+  PROP_MAX_ACK_PENDING,
+  PROP_ACK_WAIT,
+};
+
+typedef struct
+{
+  gchar *server;
+  gchar *stream;
+  gchar *subject;
+  gchar *durable;
+  guint64 idle_timeout;
+  guint max_ack_pending;
+  guint64 ack_wait;
+} Settings;
+
+/* A message pushed and not yet acknowledged. */
+typedef struct
+{
+  guint64 sseq;                 /* stream sequence */
+  guint64 offset;               /* its OFFSET, 0 when it had none */
+  gchar *reply;                 /* ack subject; NULL until redelivered after a
+                                 * consumer reset */
+} Pending;
+
+typedef struct
+{
+  Settings settings;            /* copy taken at start */
+  gchar *filter;                /* subject, or "<stream>.>" */
+  natsConnection *nc;
+  jsCtx *js;
+  natsSubscription *sub;
+  natsMsgList batch;
+  gint next;                    /* index of the next message in batch */
+  guint64 last_cseq;            /* consumer sequence of the last delivery */
+  guint64 last_pushed_sseq;
+  guint64 last_num_pending;     /* the last delivery's count of those after */
+  gchar *caps_str;
+  gint64 idle_since;            /* monotonic µs */
+  gint64 outage_since;          /* monotonic µs, 0 = connected */
+  gboolean warned_stall;
+  guint64 pushed, redeliveries_dropped, resets;
+} State;
+
+struct _GstJetStreamSrc
+{
+  GstPushSrc parent;
+
+  /* properties, under the object lock */
+  Settings settings;
+
+  /* the streaming thread's, set up in start () */
+  State state;
+
+  /* shared with the threads that send sharedmatrix-durable events; the
+   * leaf lock (nothing else is taken while holding it except the NATS
+   * connection's own) */
+  GMutex ack_lock;
+  GQueue pending;               /* of Pending, in stream order */
+  guint64 durable_offset;       /* highest OFFSET said durable */
+  gboolean have_durable;
+  natsConnection *ack_nc;       /* = state.nc while started */
+
+  gint unlocked;
+};
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+#define gst_jetstream_src_parent_class parent_class
+G_DEFINE_TYPE (GstJetStreamSrc, gst_jetstream_src, GST_TYPE_PUSH_SRC);
+GST_ELEMENT_REGISTER_DEFINE (jetstreamsrc, "jetstreamsrc", GST_RANK_NONE,
+    GST_TYPE_JETSTREAM_SRC);
+
+static void
+settings_clear (Settings * s)
+{
+  g_clear_pointer (&s->server, g_free);
+  g_clear_pointer (&s->stream, g_free);
+  g_clear_pointer (&s->subject, g_free);
+  g_clear_pointer (&s->durable, g_free);
+}
+
+static void
+settings_copy (Settings * dest, const Settings * src)
+{
+  *dest = *src;
+  dest->server = g_strdup (src->server);
+  dest->stream = g_strdup (src->stream);
+  dest->subject = g_strdup (src->subject);
+  dest->durable = g_strdup (src->durable);
+}
+
+static void
+pending_free (Pending * p)
+{
+  g_free (p->reply);
+  g_free (p);
+}
+
+/* ---- acknowledgements (any thread) ---------------------------------------- */
+
+/* With ack_lock held: acknowledges the longest run of pending messages
+ * whose OFFSET is durable, by one AckAll on the last of them. Stops at a
+ * message whose ack subject is not known yet (after a reset, until its
+ * copy comes back). */
+static void
+try_ack_locked (GstJetStreamSrc * self)
+{
+  Pending *p, *last = NULL;
+  natsStatus status;
+
+  if (!self->have_durable || self->ack_nc == NULL)
+    return;
+  while ((p = g_queue_peek_head (&self->pending)) &&
+      p->offset <= self->durable_offset && p->reply) {
+    g_queue_pop_head (&self->pending);
+    if (last)
+      pending_free (last);
+    last = p;
+  }
+  if (last == NULL)
+    return;
+  status = natsConnection_PublishString (self->ack_nc, last->reply, "+ACK");
+  if (status != NATS_OK)
+    GST_WARNING_OBJECT (self, "could not acknowledge through stream sequence "
+        "%" G_GUINT64_FORMAT " (%s): it will be delivered again after a "
+        "restart, and skipped by the checkpoint", last->sseq,
+        natsStatus_GetText (status));
+  else
+    GST_LOG_OBJECT (self, "acknowledged through stream sequence %"
+        G_GUINT64_FORMAT " (offset %" G_GUINT64_FORMAT ")", last->sseq,
+        last->offset);
+  pending_free (last);
+}
+
+static void
+on_durable (GstJetStreamSrc * self, guint64 offset)
+{
+  g_mutex_lock (&self->ack_lock);
+  if (!self->have_durable || offset > self->durable_offset) {
+    self->durable_offset = offset;
+    self->have_durable = TRUE;
+  }
+  try_ack_locked (self);
+  g_mutex_unlock (&self->ack_lock);
+}
+
+static gboolean
+gst_jetstream_src_event (GstBaseSrc * bsrc, GstEvent * event)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (bsrc);
+  guint64 offset;
+
+  if (sm_durable_event_parse (event, &offset)) {
+    GST_LOG_OBJECT (self, "offset %" G_GUINT64_FORMAT " durable downstream",
+        offset);
+    on_durable (self, offset);
+    return TRUE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+}
+
+/* ---- the consumer ---------------------------------------------------------- */
+
+static void
+drop_batch (State * st)
+{
+  natsMsgList_Destroy (&st->batch);
+  memset (&st->batch, 0, sizeof (st->batch));
+  st->next = 0;
+}
+
+/* (Re)creates the durable consumer so that it delivers from stream
+ * sequence @from (0: the whole stream) and subscribes to it. */
+static natsStatus
+consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
+{
+  State *st = &self->state;
+  const Settings *s = &st->settings;
+  jsConsumerConfig cfg;
+  jsConsumerInfo *ci = NULL;
+  jsSubOptions so;
+  natsStatus status;
+
+  drop_batch (st);
+  if (st->sub) {
+    natsSubscription_Unsubscribe (st->sub);
+    natsSubscription_Destroy (st->sub);
+    st->sub = NULL;
+  }
+
+  *jerr = 0;
+  status = js_DeleteConsumer (st->js, s->stream, s->durable, NULL, jerr);
+  if (status != NATS_OK && status != NATS_NOT_FOUND &&
+      *jerr != JSConsumerNotFoundErr)
+    return status;
+
+  jsConsumerConfig_Init (&cfg);
+  cfg.Durable = s->durable;
+  cfg.FilterSubject = st->filter;
+  cfg.AckPolicy = js_AckAll;
+  cfg.AckWait = (int64_t) s->ack_wait;
+  cfg.MaxAckPending = s->max_ack_pending;
+  cfg.MaxDeliver = -1;
+  if (from > 1) {
+    cfg.DeliverPolicy = js_DeliverByStartSequence;
+    cfg.OptStartSeq = from;
+  } else {
+    cfg.DeliverPolicy = js_DeliverAll;
+  }
+  *jerr = 0;
+  status = js_AddConsumer (&ci, st->js, s->stream, &cfg, NULL, jerr);
+  if (status != NATS_OK)
+    return status;
+  jsConsumerInfo_Destroy (ci);
+
+  jsSubOptions_Init (&so);
+  so.Stream = s->stream;
+  so.Consumer = s->durable;
+  so.ManualAck = true;
+  *jerr = 0;
+  status = js_PullSubscribe (&st->sub, st->js, st->filter, s->durable, NULL,
+      &so, jerr);
+  if (status != NATS_OK)
+    return status;
+
+  st->last_cseq = 0;
+  st->last_num_pending = 0;
+  GST_INFO_OBJECT (self, "consumer %s on %s delivers from stream sequence %"
+      G_GUINT64_FORMAT, s->durable, st->filter, from ? from : 1);
+  return NATS_OK;
+}
+
+/* The consumer lost track of what reached us: start it again at the
+ * acknowledgement floor. What is pending comes again (its copies are
+ * dropped, their ack subjects kept). */
+static natsStatus
+consumer_reset (GstJetStreamSrc * self, jsErrCode * jerr)
+{
+  State *st = &self->state;
+  guint64 from;
+  Pending *head;
+  GList *l;
+
+  g_mutex_lock (&self->ack_lock);
+  head = g_queue_peek_head (&self->pending);
+  from = head ? head->sseq : st->last_pushed_sseq + 1;
+  for (l = self->pending.head; l; l = l->next)
+    g_clear_pointer (&((Pending *) l->data)->reply, g_free);
+  g_mutex_unlock (&self->ack_lock);
+  /* the acknowledgements sent so far reach the old consumer first */
+  natsConnection_FlushTimeout (st->nc, SM_JS_REQUEST_TIMEOUT_MS);
+
+  st->resets++;
+  GST_WARNING_OBJECT (self, "deliveries were lost (server change?): "
+      "restarting consumer %s at stream sequence %" G_GUINT64_FORMAT,
+      st->settings.durable, from);
+  return consumer_create (self, from, jerr);
+}
+
+/* At start: where the durable consumer's acknowledgements stopped. */
+static natsStatus
+consumer_resume_point (GstJetStreamSrc * self, guint64 * from,
+    jsErrCode * jerr)
+{
+  State *st = &self->state;
+  jsConsumerInfo *ci = NULL;
+  natsStatus status;
+
+  *from = 0;
+  *jerr = 0;
+  status = js_GetConsumerInfo (&ci, st->js, st->settings.stream,
+      st->settings.durable, NULL, jerr);
+  if (status == NATS_NOT_FOUND || *jerr == JSConsumerNotFoundErr)
+    return NATS_OK;
+  if (status != NATS_OK)
+    return status;
+  *from = ci->AckFloor.Stream + 1;
+  if (ci->Config && ci->Config->DeliverPolicy == js_DeliverByStartSequence &&
+      ci->Config->OptStartSeq > *from)
+    *from = ci->Config->OptStartSeq;
+  if (ci->Config && ci->Config->FilterSubject &&
+      g_strcmp0 (ci->Config->FilterSubject, st->filter) != 0)
+    GST_WARNING_OBJECT (self, "consumer %s filtered %s, now %s",
+        st->settings.durable, ci->Config->FilterSubject, st->filter);
+  GST_INFO_OBJECT (self, "consumer %s acknowledged through stream sequence %"
+      G_GUINT64_FORMAT, st->settings.durable, ci->AckFloor.Stream);
+  jsConsumerInfo_Destroy (ci);
+  return NATS_OK;
+}
+
+/* ---- GstBaseSrc --------------------------------------------------------- */
+
+static gboolean
+gst_jetstream_src_start (GstBaseSrc * bsrc)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (bsrc);
+  State *st = &self->state;
+  const Settings *s = &st->settings;
+  jsStreamInfo *si = NULL;
+  jsErrCode jerr = 0;
+  natsStatus status;
+  guint64 from;
+
+  GST_OBJECT_LOCK (self);
+  settings_copy (&st->settings, &self->settings);
+  GST_OBJECT_UNLOCK (self);
+  memset (&st->batch, 0, sizeof (st->batch));
+  st->next = 0;
+  st->last_cseq = st->last_pushed_sseq = st->last_num_pending = 0;
+  st->idle_since = g_get_monotonic_time ();
+  st->outage_since = 0;
+  st->warned_stall = FALSE;
+  st->pushed = st->redeliveries_dropped = st->resets = 0;
+
+  if (!sm_js_check_names (GST_ELEMENT (self), s->stream, s->subject, TRUE))
+    goto failed;
+  if (s->durable == NULL || *s->durable == '\0' ||
+      strpbrk (s->durable, ".*> \t\r\n") != NULL)
+    goto bad_durable;
+  st->filter = s->subject ? g_strdup (s->subject) :
+      g_strdup_printf ("%s.>", s->stream);
+
+  status = sm_js_connect (GST_ELEMENT (self), s->server, NULL, &st->nc,
+      &st->js);
+  if (status != NATS_OK)
+    goto connect_failed;
+
+  status = js_GetStreamInfo (&si, st->js, s->stream, NULL, &jerr);
+  if (status == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
+    goto no_stream;
+  if (status != NATS_OK)
+    goto stream_lookup_failed;
+  jsStreamInfo_Destroy (si);
+
+  status = consumer_resume_point (self, &from, &jerr);
+  if (status == NATS_OK)
+    status = consumer_create (self, from, &jerr);
+  if (status != NATS_OK)
+    goto consumer_failed;
+
+  g_mutex_lock (&self->ack_lock);
+  self->ack_nc = st->nc;
+  self->have_durable = FALSE;
+  self->durable_offset = 0;
+  g_mutex_unlock (&self->ack_lock);
+  return TRUE;
+
+  /* ERRORS */
+bad_durable:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("durable=\"%s\" is not a consumer name: set durable to a name "
+            "without '.', '*', '>' or whitespace, one per shard (e.g. "
+            "\"shard0\")", s->durable ? s->durable : "(none)"), (NULL));
+    goto failed;
+  }
+connect_failed:
+  {
+    SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, 0,
+        "Cannot connect to any NATS server of server=\"%s\" (each tried for "
+        "%d ms); start nats-server with JetStream (-js) there or fix the "
+        "comma-separated server list", s->server, SM_JS_CONNECT_TIMEOUT_MS);
+    goto failed;
+  }
+no_stream:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+        ("JetStream stream \"%s\" does not exist on %s: start the producer "
+            "(jetstreamsink creates the stream) first, or fix stream=",
+            s->stream, s->server), (NULL));
+    goto failed;
+  }
+stream_lookup_failed:
+  {
+    SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
+        "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
+        "nats-server -js?)", s->stream, s->server);
+    goto failed;
+  }
+consumer_failed:
+  {
+    SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
+        "Cannot create the durable pull consumer \"%s\" on stream \"%s\" "
+        "(filter %s)", s->durable, s->stream, st->filter);
+    goto failed;
+  }
+failed:
+  {
+    if (st->sub) {
+      natsSubscription_Destroy (st->sub);
+      st->sub = NULL;
+    }
+    sm_js_disconnect (&st->nc, &st->js);
+    g_clear_pointer (&st->filter, g_free);
+    settings_clear (&st->settings);
+    return FALSE;
+  }
+}
+
+static gboolean
+gst_jetstream_src_stop (GstBaseSrc * bsrc)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (bsrc);
+  State *st = &self->state;
+
+  GST_INFO_OBJECT (self, "pushed %" G_GUINT64_FORMAT ", dropped %"
+      G_GUINT64_FORMAT " redeliveries, %" G_GUINT64_FORMAT " consumer resets, "
+      "%u unacknowledged", st->pushed, st->redeliveries_dropped, st->resets,
+      self->pending.length);
+  drop_batch (st);
+  if (st->sub) {
+    /* the durable consumer stays: the next start resumes from it */
+    natsSubscription_Destroy (st->sub);
+    st->sub = NULL;
+  }
+  g_mutex_lock (&self->ack_lock);
+  self->ack_nc = NULL;
+  g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
+  g_mutex_unlock (&self->ack_lock);
+  /* flushes the acknowledgements sent */
+  sm_js_disconnect (&st->nc, &st->js);
+  g_clear_pointer (&st->filter, g_free);
+  g_clear_pointer (&st->caps_str, g_free);
+  settings_clear (&st->settings);
+  return TRUE;
+}
+
+/* Caps come with each message (set in create ()): nothing to negotiate
+ * before the first one. */
+static gboolean
+gst_jetstream_src_negotiate (GstBaseSrc * bsrc)
+{
+  return TRUE;
+}
+
+static gboolean
+gst_jetstream_src_unlock (GstBaseSrc * bsrc)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (bsrc);
+
+  g_atomic_int_set (&self->unlocked, 1);
+  return TRUE;
+}
+
+static gboolean
+gst_jetstream_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (bsrc);
+
+  g_atomic_int_set (&self->unlocked, 0);
+  return TRUE;
+}
+
+/* A decimal header, or FALSE when it is absent; *@bad when present but not
+ * a number. */
+static gboolean
+header_u64 (natsMsg * msg, const char *name, guint64 * value, gboolean * bad)
+{
+  const char *text = NULL;
+  gchar *end = NULL;
+
+  if (natsMsgHeader_Get (msg, name, &text) != NATS_OK || text == NULL)
+    return FALSE;
+  *value = g_ascii_strtoull (text, &end, 10);
+  if (end == text || *end != '\0')
+    *bad = TRUE;
+  return TRUE;
+}
+
+/* Turns @msg (taken) into a buffer with its metadata, setting new caps
+ * when they changed. */
+static GstFlowReturn
+make_buffer (GstJetStreamSrc * self, natsMsg * msg, guint64 sseq,
+    GstBuffer ** outbuf)
+{
+  State *st = &self->state;
+  const char *caps_str = NULL;
+  gboolean bad = FALSE;
+  guint64 offset = GST_BUFFER_OFFSET_NONE, offset_end =
+      GST_BUFFER_OFFSET_NONE, pts = GST_CLOCK_TIME_NONE, duration =
+      GST_CLOCK_TIME_NONE;
+  GstBuffer *buf;
+  gint len;
+
+  if (natsMsgHeader_Get (msg, SM_JS_HEADER_CAPS, &caps_str) != NATS_OK ||
+      caps_str == NULL)
+    goto foreign;
+  header_u64 (msg, SM_JS_HEADER_OFFSET, &offset, &bad);
+  header_u64 (msg, SM_JS_HEADER_OFFSET_END, &offset_end, &bad);
+  header_u64 (msg, SM_JS_HEADER_PTS, &pts, &bad);
+  header_u64 (msg, SM_JS_HEADER_DURATION, &duration, &bad);
+  if (bad)
+    goto bad_header;
+
+  if (g_strcmp0 (caps_str, st->caps_str) != 0) {
+    GstCaps *caps = gst_caps_from_string (caps_str);
+
+    if (caps == NULL || !gst_caps_is_fixed (caps)) {
+      gst_clear_caps (&caps);
+      goto bad_caps;
+    }
+    GST_INFO_OBJECT (self, "caps %" GST_PTR_FORMAT, caps);
+    if (!gst_base_src_set_caps (GST_BASE_SRC (self), caps)) {
+      gst_caps_unref (caps);
+      goto not_negotiated;
+    }
+    gst_caps_unref (caps);
+    g_free (st->caps_str);
+    st->caps_str = g_strdup (caps_str);
+  }
+
+  len = natsMsg_GetDataLength (msg);
+  if (len > 0) {
+    /* the buffer wraps the message's bytes: no copy */
+    buf = gst_buffer_new_wrapped_full (GST_MEMORY_FLAG_READONLY,
+        (gpointer) natsMsg_GetData (msg), len, 0, len, msg,
+        (GDestroyNotify) natsMsg_Destroy);
+  } else {
+    buf = gst_buffer_new ();
+    natsMsg_Destroy (msg);
+  }
+  GST_BUFFER_OFFSET (buf) = offset;
+  GST_BUFFER_OFFSET_END (buf) = offset_end;
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = duration;
+  *outbuf = buf;
+  return GST_FLOW_OK;
+
+  /* ERRORS */
+foreign:
+  {
+    gchar *esc = g_strescape (natsMsg_GetSubject (msg), NULL);
+
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Message %" G_GUINT64_FORMAT " of stream \"%s\" (subject \"%s\") "
+            "has no " SM_JS_HEADER_CAPS " header: it was not published by "
+            "jetstreamsink; publish only jetstreamsink's messages to the "
+            "subjects this element reads", sseq, st->settings.stream, esc),
+        (NULL));
+    g_free (esc);
+    natsMsg_Destroy (msg);
+    return GST_FLOW_ERROR;
+  }
+bad_header:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a Gst-Offset, "
+            "Gst-Offset-End, Gst-Pts or Gst-Duration header that is not a "
+            "decimal number: it was not published by jetstreamsink", sseq,
+            st->settings.stream), (NULL));
+    natsMsg_Destroy (msg);
+    return GST_FLOW_ERROR;
+  }
+bad_caps:
+  {
+    gchar *esc = g_strescape (caps_str, NULL);
+
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a "
+            SM_JS_HEADER_CAPS " header that is not fixed caps: \"%s\"", sseq,
+            st->settings.stream, esc), (NULL));
+    g_free (esc);
+    natsMsg_Destroy (msg);
+    return GST_FLOW_ERROR;
+  }
+not_negotiated:
+  {
+    gchar *esc = g_strescape (caps_str, NULL);
+
+    natsMsg_Destroy (msg);
+    if (GST_PAD_IS_FLUSHING (GST_BASE_SRC_PAD (self))) {
+      g_free (esc);
+      return GST_FLOW_FLUSHING;
+    }
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Downstream does not accept the caps of message %" G_GUINT64_FORMAT
+            " of stream \"%s\": %s", sseq, st->settings.stream, esc), (NULL));
+    g_free (esc);
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+}
+
+/* What to do with the next delivery. */
+typedef enum
+{
+  DELIVERY_PUSH,
+  DELIVERY_DROP,                /* a copy of one pushed already */
+  DELIVERY_GAP,                 /* deliveries before it were lost */
+} Delivery;
+
+static Delivery
+classify (GstJetStreamSrc * self, natsMsg * msg, guint64 * sseq)
+{
+  State *st = &self->state;
+  jsMsgMetaData *meta = NULL;
+  guint64 cseq;
+
+  if (natsMsg_GetMetaData (&meta, msg) != NATS_OK) {
+    /* not a JetStream delivery (cannot happen on a pull subscription) */
+    *sseq = 0;
+    return DELIVERY_DROP;
+  }
+  *sseq = meta->Sequence.Stream;
+  cseq = meta->Sequence.Consumer;
+  st->last_num_pending = meta->NumPending;
+  jsMsgMetaData_Destroy (meta);
+
+  if (cseq != st->last_cseq + 1 && st->last_cseq != 0 && cseq > st->last_cseq)
+    return DELIVERY_GAP;
+  if (st->last_cseq == 0 && cseq != 1)
+    return DELIVERY_GAP;
+  st->last_cseq = cseq;
+
+  if (*sseq <= st->last_pushed_sseq) {
+    const char *reply = natsMsg_GetReply (msg);
+    GList *l;
+
+    /* keep the fresh ack subject: the old one may belong to a consumer
+     * that no longer exists */
+    g_mutex_lock (&self->ack_lock);
+    for (l = self->pending.head; l; l = l->next) {
+      Pending *p = l->data;
+
+      if (p->sseq == *sseq) {
+        g_free (p->reply);
+        p->reply = g_strdup (reply);
+        break;
+      }
+      if (p->sseq > *sseq)
+        break;
+    }
+    try_ack_locked (self);
+    g_mutex_unlock (&self->ack_lock);
+    return DELIVERY_DROP;
+  }
+  return DELIVERY_PUSH;
+}
+
+static GstFlowReturn
+gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (psrc);
+  State *st = &self->state;
+  const Settings *s = &st->settings;
+  jsErrCode jerr = 0;
+  natsStatus status;
+
+  for (;;) {
+    natsMsg *msg;
+    guint64 sseq;
+    gint64 now;
+    GstFlowReturn ret;
+
+    if (g_atomic_int_get (&self->unlocked))
+      return GST_FLOW_FLUSHING;
+
+    if (st->next < st->batch.Count) {
+      msg = st->batch.Msgs[st->next];
+      st->batch.Msgs[st->next++] = NULL;
+      switch (classify (self, msg, &sseq)) {
+        case DELIVERY_DROP:
+          st->redeliveries_dropped++;
+          GST_LOG_OBJECT (self, "dropping a copy of stream sequence %"
+              G_GUINT64_FORMAT, sseq);
+          natsMsg_Destroy (msg);
+          continue;
+        case DELIVERY_GAP:
+          natsMsg_Destroy (msg);
+          status = consumer_reset (self, &jerr);
+          if (status != NATS_OK)
+            goto fetch_failed;
+          continue;
+        case DELIVERY_PUSH:
+          break;
+      }
+      {
+        Pending *p = g_new0 (Pending, 1);
+        const char *reply = natsMsg_GetReply (msg);
+
+        p->sseq = sseq;
+        p->reply = g_strdup (reply);
+        ret = make_buffer (self, msg, sseq, outbuf);
+        if (ret != GST_FLOW_OK) {
+          pending_free (p);
+          return ret;
+        }
+        p->offset = GST_BUFFER_OFFSET_IS_VALID (*outbuf) ?
+            GST_BUFFER_OFFSET (*outbuf) : 0;
+        g_mutex_lock (&self->ack_lock);
+        g_queue_push_tail (&self->pending, p);
+        g_mutex_unlock (&self->ack_lock);
+      }
+      st->last_pushed_sseq = sseq;
+      st->pushed++;
+      st->idle_since = g_get_monotonic_time ();
+      return GST_FLOW_OK;
+    }
+
+    drop_batch (st);
+    jerr = 0;
+    status = natsSubscription_Fetch (&st->batch, st->sub, FETCH_BATCH,
+        FETCH_TIMEOUT_MS, &jerr);
+    now = g_get_monotonic_time ();
+    if (status == NATS_OK && st->batch.Count > 0) {
+      st->outage_since = 0;
+      continue;
+    }
+    drop_batch (st);
+
+    if (status == NATS_OK || status == NATS_TIMEOUT) {
+      guint waiting;
+
+      st->outage_since = 0;
+      g_mutex_lock (&self->ack_lock);
+      waiting = self->pending.length;
+      g_mutex_unlock (&self->ack_lock);
+      if (waiting >= s->max_ack_pending) {
+        if (!st->warned_stall) {
+          GST_ELEMENT_WARNING (self, RESOURCE, BUSY,
+              ("%u messages wait for downstream to make them durable "
+                  "(max-ack-pending=%u): the server delivers no more until "
+                  "then; make sharedmatrix checkpoint more often "
+                  "(checkpoint-every well below max-ack-pending) or raise "
+                  "max-ack-pending", waiting, s->max_ack_pending), (NULL));
+          st->warned_stall = TRUE;
+        }
+      } else if (st->last_num_pending > 0) {
+        /* the last delivery said more were there, none came */
+        status = consumer_reset (self, &jerr);
+        if (status != NATS_OK)
+          goto maybe_outage;
+        continue;
+      }
+      if (s->idle_timeout > 0 &&
+          (guint64) (now - st->idle_since) * GST_USECOND >= s->idle_timeout) {
+        GST_INFO_OBJECT (self, "no message for %" GST_TIME_FORMAT ": EOS",
+            GST_TIME_ARGS (s->idle_timeout));
+        return GST_FLOW_EOS;
+      }
+      continue;
+    }
+
+  maybe_outage:
+    if (status == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+      /* someone deleted the consumer (or a reset was cut short) */
+      status = consumer_reset (self, &jerr);
+      if (status == NATS_OK)
+        continue;
+    }
+    /* NATS_ERR: the server ended the pull request (409 "Leadership
+     * Change" while a new consumer leader is elected): retried too, within
+     * the outage time */
+    if (!sm_js_status_is_transient (status) && status != NATS_ERR &&
+        status != NATS_CONNECTION_CLOSED && status != NATS_NOT_FOUND &&
+        status != NATS_INVALID_SUBSCRIPTION)
+      goto fetch_failed;
+    if (st->outage_since == 0)
+      st->outage_since = now;
+    if (now - st->outage_since >
+        (gint64) SM_JS_OUTAGE_TIMEOUT_S * G_USEC_PER_SEC)
+      goto fetch_failed;
+    GST_DEBUG_OBJECT (self, "fetch failed (%s), retrying",
+        natsStatus_GetText (status));
+    g_usleep (SM_JS_RECONNECT_WAIT_MS * 1000);
+    /* a subscription the client gave up on is made again */
+    if (status == NATS_INVALID_SUBSCRIPTION || status == NATS_NOT_FOUND) {
+      status = consumer_reset (self, &jerr);
+      (void) status;
+    }
+  }
+
+  /* ERRORS */
+fetch_failed:
+  {
+    SM_JS_ELEMENT_ERROR (self, RESOURCE, READ, status, jerr,
+        "Cannot fetch from consumer \"%s\" of stream \"%s\" on %s (for %d s "
+        "no server of the list answered, or the stream or consumer is gone)",
+        s->durable, s->stream, s->server, SM_JS_OUTAGE_TIMEOUT_S);
+    return GST_FLOW_ERROR;
+  }
+}
+
+/* ---- GObject ---------------------------------------------------------------- */
+
+static void
+gst_jetstream_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (object);
+  Settings *s = &self->settings;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_SERVER:
+      g_free (s->server);
+      s->server = g_value_dup_string (value);
+      if (s->server == NULL)
+        s->server = g_strdup (DEFAULT_PROP_SERVER);
+      break;
+    case PROP_STREAM:
+      g_free (s->stream);
+      s->stream = g_value_dup_string (value);
+      break;
+    case PROP_SUBJECT:
+      g_free (s->subject);
+      s->subject = g_value_dup_string (value);
+      break;
+    case PROP_DURABLE:
+      g_free (s->durable);
+      s->durable = g_value_dup_string (value);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      s->idle_timeout = g_value_get_uint64 (value);
+      break;
+    case PROP_MAX_ACK_PENDING:
+      s->max_ack_pending = g_value_get_uint (value);
+      break;
+    case PROP_ACK_WAIT:
+      s->ack_wait = g_value_get_uint64 (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_jetstream_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (object);
+  Settings *s = &self->settings;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_SERVER:
+      g_value_set_string (value, s->server);
+      break;
+    case PROP_STREAM:
+      g_value_set_string (value, s->stream);
+      break;
+    case PROP_SUBJECT:
+      g_value_set_string (value, s->subject);
+      break;
+    case PROP_DURABLE:
+      g_value_set_string (value, s->durable);
+      break;
+    case PROP_IDLE_TIMEOUT:
+      g_value_set_uint64 (value, s->idle_timeout);
+      break;
+    case PROP_MAX_ACK_PENDING:
+      g_value_set_uint (value, s->max_ack_pending);
+      break;
+    case PROP_ACK_WAIT:
+      g_value_set_uint64 (value, s->ack_wait);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_jetstream_src_finalize (GObject * object)
+{
+  GstJetStreamSrc *self = GST_JETSTREAM_SRC (object);
+
+  settings_clear (&self->settings);
+  settings_clear (&self->state.settings);
+  g_free (self->state.filter);
+  g_free (self->state.caps_str);
+  g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
+  g_mutex_clear (&self->ack_lock);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_jetstream_src_class_init (GstJetStreamSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  GstPushSrcClass *pushsrc_class = GST_PUSH_SRC_CLASS (klass);
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_READY;
+
+  GST_DEBUG_CATEGORY_INIT (gst_jetstream_src_debug, "jetstreamsrc", 0,
+      "NATS JetStream source");
+
+  gobject_class->set_property = gst_jetstream_src_set_property;
+  gobject_class->get_property = gst_jetstream_src_get_property;
+  gobject_class->finalize = gst_jetstream_src_finalize;
+
+  g_object_class_install_property (gobject_class, PROP_SERVER,
+      g_param_spec_string ("server", "Server",
+          "Comma-separated NATS server URLs (nats://host:port); the first "
+          "that answers is used, the others (and the cluster's) for "
+          "reconnecting", DEFAULT_PROP_SERVER, flags));
+  g_object_class_install_property (gobject_class, PROP_STREAM,
+      g_param_spec_string ("stream", "Stream",
+          "JetStream stream to read (must exist)", DEFAULT_PROP_STREAM,
+          flags));
+  g_object_class_install_property (gobject_class, PROP_SUBJECT,
+      g_param_spec_string ("subject", "Subject",
+          "Subject to read: \"<stream>.<name>\" (NULL: the whole stream); one "
+          "producer per subject", DEFAULT_PROP_SUBJECT, flags));
+  g_object_class_install_property (gobject_class, PROP_DURABLE,
+      g_param_spec_string ("durable", "Durable",
+          "Name of the durable consumer, one per reader (shard, replica): "
+          "a restart with the same name resumes where its acknowledgements "
+          "stopped", DEFAULT_PROP_DURABLE, flags));
+  g_object_class_install_property (gobject_class, PROP_IDLE_TIMEOUT,
+      g_param_spec_uint64 ("idle-timeout", "Idle timeout",
+          "Send EOS after this long (ns) without a new message (0 = wait "
+          "forever)", 0, G_MAXUINT64, DEFAULT_PROP_IDLE_TIMEOUT, flags));
+  g_object_class_install_property (gobject_class, PROP_MAX_ACK_PENDING,
+      g_param_spec_uint ("max-ack-pending", "Max ack pending",
+          "Messages delivered and not yet durable downstream before the "
+          "server pauses delivery; keep sharedmatrix's checkpoint-every well "
+          "below it", 1, G_MAXINT, DEFAULT_PROP_MAX_ACK_PENDING, flags));
+  g_object_class_install_property (gobject_class, PROP_ACK_WAIT,
+      g_param_spec_uint64 ("ack-wait", "Ack wait",
+          "Time (ns) after which the server delivers an unacknowledged "
+          "message again (copies are dropped within a run; a restart "
+          "resumes at once anyway): longer than the time between "
+          "checkpoints", GST_SECOND, G_MAXINT64, DEFAULT_PROP_ACK_WAIT,
+          flags));
+
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "NATS JetStream source", "Source/Network",
+      "Reads the buffers jetstreamsink published, with their caps, offsets "
+      "and timestamps, through a durable JetStream consumer; acknowledges "
+      "them once sharedmatrix downstream made them durable",
+      "gst-sharedmatrix developers");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_jetstream_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_jetstream_src_stop);
+  basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_jetstream_src_negotiate);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_jetstream_src_event);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_jetstream_src_unlock);
+  basesrc_class->unlock_stop =
+      GST_DEBUG_FUNCPTR (gst_jetstream_src_unlock_stop);
+  pushsrc_class->create = GST_DEBUG_FUNCPTR (gst_jetstream_src_create);
+}
+
+static void
+gst_jetstream_src_init (GstJetStreamSrc * self)
+{
+  Settings *s = &self->settings;
+
+  s->server = g_strdup (DEFAULT_PROP_SERVER);
+  s->stream = g_strdup (DEFAULT_PROP_STREAM);
+  s->subject = g_strdup (DEFAULT_PROP_SUBJECT);
+  s->durable = g_strdup (DEFAULT_PROP_DURABLE);
+  s->idle_timeout = DEFAULT_PROP_IDLE_TIMEOUT;
+  s->max_ack_pending = DEFAULT_PROP_MAX_ACK_PENDING;
+  s->ack_wait = DEFAULT_PROP_ACK_WAIT;
+  g_mutex_init (&self->ack_lock);
+  g_queue_init (&self->pending);
+
+  gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
+  gst_base_src_set_live (GST_BASE_SRC (self), FALSE);
+}

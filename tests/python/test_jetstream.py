@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+# gst-sharedmatrix
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""jetstreamsink / jetstreamsrc against a real three-server NATS JetStream
+cluster, with every pipeline a separate gst-launch-1.0 process.
+
+A module fixture starts three `nats-server -js` processes on 127.0.0.1
+(free ports, one cluster, temporary store directories), waits for a
+JetStream meta leader and always stops them at the end. Streams are
+created with three replicas. Each check compares the final matrices with
+numpy applying the same update bytes (captured once with filesink) exactly
+once, bit for bit (the CPU backend is deterministic): a restarted shard, a
+dying server and a replaying producer must lose and duplicate nothing
+(docs/scale-out.md has the failure table).
+
+The module skips without nats-server, numpy, gst-launch-1.0 or the
+jetstream elements (a build without libnats-dev); the partition and
+replica checks skip while updatepartition / delta snapshots are missing.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from checks import expect, note, require_elements, require_gst, require_numpy, skip
+
+np = require_numpy()
+Gst = require_gst()
+require_elements(Gst, ("sharedmatrix", "updatetestsrc", "jetstreamsink", "jetstreamsrc"))
+NATS_SERVER = shutil.which("nats-server") or (
+    "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None)
+GST_LAUNCH = shutil.which("gst-launch-1.0")
+if NATS_SERVER is None:
+    skip("nats-server not found (Debian: nats-server)")
+if GST_LAUNCH is None:
+    skip("gst-launch-1.0 not found")
+
+HAVE_PARTITION = Gst.ElementFactory.find("updatepartition") is not None
+
+
+def have_delta_snapshots():
+    factory = Gst.ElementFactory.find("sharedmatrix")
+    for tmpl in factory.get_static_pad_templates():
+        if tmpl.direction == Gst.PadDirection.SRC and \
+                "application/x-matrix-update" in tmpl.get_caps().to_string():
+            return True
+    return False
+
+
+ROWS, COLS, BATCH = 2000, 16, 32
+SECOND = 1000000000
+
+
+# ---- the cluster ----------------------------------------------------------
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Cluster:
+    """Three nats-server processes with JetStream, one cluster."""
+
+    def __init__(self, root):
+        self.root = root
+        ports = free_ports(9)
+        self.client = ports[0:3]
+        self.route = ports[3:6]
+        self.http = ports[6:9]
+        self.procs = [None] * 3
+        for i in range(3):
+            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.route)
+            conf = os.path.join(root, f"n{i}.conf")
+            with open(conf, "w") as f:
+                f.write(f"""server_name: n{i}
+listen: 127.0.0.1:{self.client[i]}
+http: 127.0.0.1:{self.http[i]}
+jetstream {{ store_dir: "{root}/store-n{i}" }}
+cluster {{ name: smtest, listen: 127.0.0.1:{self.route[i]}, routes: [{routes}] }}
+""")
+            self.start(i)
+
+    @property
+    def servers(self):
+        return ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
+
+    def start(self, i):
+        log = open(os.path.join(self.root, f"n{i}.log"), "a")
+        self.procs[i] = subprocess.Popen(
+            [NATS_SERVER, "-c", os.path.join(self.root, f"n{i}.conf")],
+            stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill(self, i):
+        if self.procs[i] and self.procs[i].poll() is None:
+            self.procs[i].kill()
+            self.procs[i].wait()
+
+    def stop(self):
+        for i in range(3):
+            if self.procs[i] and self.procs[i].poll() is None:
+                self.procs[i].terminate()
+        for i in range(3):
+            if self.procs[i]:
+                try:
+                    self.procs[i].wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.procs[i].kill()
+                    self.procs[i].wait()
+
+    def jsz(self, i, query=""):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http[i]}/jsz{query}",
+                                    timeout=2) as r:
+            return json.load(r)
+
+    def wait_ready(self, timeout=30):
+        """Until every running server knows the JetStream meta leader."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                leaders = {self.jsz(i).get("meta_cluster", {}).get("leader")
+                           for i in range(3) if self.procs[i].poll() is None}
+                if len(leaders) == 1 and None not in leaders and "" not in leaders:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("the NATS cluster elected no JetStream meta leader in "
+                             f"{timeout} s; logs in {self.root}")
+
+    def stream_state(self, name):
+        """(messages, leader server index) of stream @name."""
+        for i in range(3):
+            if self.procs[i].poll() is not None:
+                continue
+            info = self.jsz(i, "?streams=true")
+            for account in info.get("account_details", []):
+                for st in account.get("stream_detail", []):
+                    if st["name"] == name:
+                        leader = st.get("cluster", {}).get("leader", "")
+                        idx = int(leader[1:]) if leader.startswith("n") else None
+                        return st["state"]["messages"], idx
+        return None, None
+
+    def request(self, subject, payload, timeout=5):
+        """One NATS request over the plain text protocol; the reply payload."""
+        port = next(self.client[i] for i in range(3) if self.procs[i].poll() is None)
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            f = s.makefile("rb")
+            f.readline()                                    # INFO
+            data = payload.encode()
+            s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n'
+                      b"SUB _INBOX.smtest 1\r\n" +
+                      f"PUB {subject} _INBOX.smtest {len(data)}\r\n".encode() +
+                      data + b"\r\nPING\r\n")
+            while True:
+                line = f.readline()
+                if not line:
+                    raise AssertionError(f"no reply to {subject}")
+                if line.startswith(b"MSG"):
+                    size = int(line.split()[-1])
+                    return f.read(size + 2)[:size].decode()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    root = tempfile.mkdtemp(prefix="sm-nats-")
+    c = Cluster(root)
+    try:
+        c.wait_ready()
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# ---- pipelines ---------------------------------------------------------------
+
+def launch(description):
+    return subprocess.Popen([GST_LAUNCH, "-q"] + description.split(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, GST_SHARED_MATRIX_FORCE_CPU="1"))
+
+
+def finish(proc, what, timeout=60, ok=True):
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise AssertionError(f"{what} did not finish in {timeout} s:\n{out}")
+    if ok:
+        expect(proc.returncode == 0, f"{what} exited {proc.returncode}:\n{out}")
+    return proc.returncode, out
+
+
+def run(description, what, timeout=60, ok=True):
+    return finish(launch(description), what, timeout, ok)
+
+
+def source(n, seed):
+    return f"updatetestsrc seed={seed} rows={ROWS} cols={COLS} batch={BATCH} num-buffers={n}"
+
+
+def reference(tmp, n, seed, rows=ROWS):
+    """numpy applying the @n updates of source(n, seed) once each."""
+    path = os.path.join(tmp, f"updates-{seed}-{n}.bin")
+    run(f"{source(n, seed)} ! filesink location={path}", "capture")
+    record = 4 + COLS * 4
+    raw = np.fromfile(path, np.uint8)
+    matrix = np.zeros((rows, COLS), np.float32)
+    for b in range(n):
+        chunk = raw[b * BATCH * record:(b + 1) * BATCH * record]
+        np.add.at(matrix, chunk[:BATCH * 4].view("<i4"),
+                  chunk[BATCH * 4:].view("<f4").reshape(BATCH, COLS))
+    return matrix
+
+
+def sink(cluster, stream, subject, extra=""):
+    return (f"jetstreamsink server={cluster.servers} stream={stream} "
+            f"subject={stream}.{subject} replicas=3 {extra}")
+
+
+def shard(cluster, stream, subject, durable, rows, ck, every=25, before="", idle=3):
+    return (f"jetstreamsrc server={cluster.servers} stream={stream} "
+            f"subject={stream}.{subject} durable={durable} "
+            f"idle-timeout={idle * SECOND} ! {before} sharedmatrix rows={rows} cols={COLS} "
+            f"checkpoint-location={ck} checkpoint-every={every} ! fakesink")
+
+
+def expect_same(got, want, what):
+    expect(got.shape == want.shape, f"{what}: shape {got.shape}, expected {want.shape}")
+    diff = np.argwhere(got.view(np.uint32) != want.view(np.uint32))
+    expect(len(diff) == 0, f"{what}: {len(diff)} values differ from numpy, first at "
+           f"{diff[:3].tolist()}")
+
+
+def wait_for(cond, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# ---- the checks -----------------------------------------------------------------
+
+def test_shard_roundtrip_and_restart_resumes(cluster, tmp):
+    """One shard reads the whole stream; a second run of the same durable
+    consumer gets nothing more (everything was acknowledged)."""
+    n, stream = 200, "RT"
+    run(f"{source(n, 1)} ! {sink(cluster, stream, 'all')}", "producer")
+    messages, _ = cluster.stream_state(stream)
+    expect(messages == n, f"stream holds {messages} messages, expected {n}")
+    ck = os.path.join(tmp, "ck.npy")
+    run(shard(cluster, stream, "all", "s0", ROWS, ck, idle=2), "shard")
+    want = reference(tmp, n, 1)
+    expect_same(np.load(ck), want, "shard")
+    os.unlink(ck)
+    # a fresh matrix: what a second run applies is what was not acknowledged
+    run(shard(cluster, stream, "all", "s0", ROWS, ck, idle=1), "shard again")
+    expect(not np.any(np.load(ck)), "the second run applied messages the first acknowledged")
+
+
+@pytest.mark.skipif(not HAVE_PARTITION, reason="updatepartition not built (feat-delta)")
+def test_two_partitions_two_shards(cluster, tmp):
+    n, stream = 300, "PART"
+    b = (ROWS + 1) // 2
+    run(f"{source(n, 2)} ! updatepartition partitions=2 rows={ROWS} name=p "
+        f"p.src_0 ! queue ! {sink(cluster, stream, 'p0')} "
+        f"p.src_1 ! queue ! {sink(cluster, stream, 'p1')}", "producer")
+    cks = [os.path.join(tmp, f"shard{i}.npy") for i in range(2)]
+    shards = [launch(shard(cluster, stream, f"p{i}", f"shard{i}", rows, cks[i]))
+              for i, rows in enumerate((b, ROWS - b))]
+    for i, p in enumerate(shards):
+        finish(p, f"shard {i}")
+    expect_same(np.concatenate([np.load(c) for c in cks]), reference(tmp, n, 2),
+                "the two shards")
+
+
+def test_shard_sigkill_resumes_from_checkpoint(cluster, tmp):
+    n, stream = 600, "KILL"
+    run(f"{source(n, 3)} ! {sink(cluster, stream, 'all')}", "producer")
+    ck = os.path.join(tmp, "ck.npy")
+    # slowed down so that the kill lands mid-stream
+    slow = "identity sleep-time=3000 !"
+    first = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=40, before=slow))
+    wait_for(lambda: os.path.exists(ck) and os.path.getsize(ck) > 0, "a first checkpoint")
+    time.sleep(0.3)
+    first.send_signal(signal.SIGKILL)
+    finish(first, "killed shard", ok=False)
+    with open(ck, "rb") as f:
+        f.seek(-16, os.SEEK_END)
+        last = int.from_bytes(f.read(16)[8:], "little")
+    note(f"killed with a checkpoint through offset {last}")
+    expect(last < n - 1, f"the shard finished ({last}) before it was killed")
+    run(shard(cluster, stream, "all", "s", ROWS, ck, every=40), "restarted shard")
+    expect_same(np.load(ck), reference(tmp, n, 3), "restarted shard")
+
+
+def test_server_killed_mid_stream(cluster, tmp):
+    n, stream = 800, "SRVKILL"
+    ck = os.path.join(tmp, "ck.npy")
+    # the stream must exist before the shard starts
+    run(f"{source(1, 4)} ! {sink(cluster, stream, 'all')}", "first update")
+    producer = launch(f"{source(n, 4)} ! identity sleep-time=4000 ! "
+                      f"{sink(cluster, stream, 'all')}")
+    # idle-timeout above the seconds a leader election may stall the producer
+    consumer = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=50, idle=15))
+    time.sleep(1.2)
+    _, leader = cluster.stream_state(stream)
+    victim = leader if leader is not None else 0
+    note(f"killing server n{victim} (stream leader: n{leader})")
+    cluster.kill(victim)
+    try:
+        finish(producer, "producer", timeout=90)
+        finish(consumer, "shard", timeout=90)
+        messages, _ = cluster.stream_state(stream)
+        expect(messages == n, f"stream holds {messages} messages, expected {n}")
+        expect_same(np.load(ck), reference(tmp, n, 4), "shard across a server's death")
+    finally:
+        cluster.start(victim)
+        cluster.wait_ready()
+
+
+def test_producer_replays_from_zero(cluster, tmp):
+    n, stream = 400, "REPLAY"
+    first = launch(f"{source(n, 5)} ! identity sleep-time=3000 ! "
+                   f"{sink(cluster, stream, 'all')}")
+    wait_for(lambda: (cluster.stream_state(stream)[0] or 0) > 60, "60 messages stored")
+    first.send_signal(signal.SIGKILL)
+    finish(first, "killed producer", ok=False)
+    stored, _ = cluster.stream_state(stream)
+    note(f"producer killed after {stored} messages; replaying from offset 0")
+    expect(stored < n, "the producer finished before it was killed")
+    run(f"{source(n, 5)} ! {sink(cluster, stream, 'all')}", "replaying producer")
+    messages, _ = cluster.stream_state(stream)
+    expect(messages == n, f"stream holds {messages} messages after the replay, "
+           f"expected {n}: duplicates were stored")
+    ck = os.path.join(tmp, "ck.npy")
+    run(shard(cluster, stream, "all", "s", ROWS, ck, idle=2), "shard")
+    expect_same(np.load(ck), reference(tmp, n, 5), "shard after a replay")
+
+
+@pytest.mark.skipif(not have_delta_snapshots(), reason="delta snapshots not built (feat-delta)")
+def test_replica_through_jetstream(cluster, tmp):
+    n, every, stream = 120, 10, "REPLICA"
+    run(f"{source(n, 6)} ! sharedmatrix rows={ROWS} cols={COLS} snapshot-every={every} ! "
+        f"application/x-matrix-update,index-type=int64 ! {sink(cluster, stream, 'deltas')}",
+        "primary")
+    out = os.path.join(tmp, "replica-%05d.npy")
+    run(f"jetstreamsrc server={cluster.servers} stream={stream} subject={stream}.deltas "
+        f"durable=replica idle-timeout={2 * SECOND} ! sharedmatrix rows={ROWS} cols={COLS} "
+        f"op=set snapshot-every=1 snapshot-on-eos=false ! application/x-npy ! "
+        f"multifilesink location={out}", "replica")
+    versions = list(range(every, n + 1, every))
+    if n % every:
+        versions.append(n)
+    for i, v in enumerate(versions):
+        path = out % i
+        expect(os.path.exists(path), f"replica snapshot {i} (primary version {v}) missing")
+        expect_same(np.load(path), reference(tmp, v, 6), f"replica at version {v}")
+
+    # a delta removed from the stream: the replica must notice
+    reply = cluster.request(f"$JS.API.STREAM.MSG.DELETE.{stream}", '{"seq": 3}')
+    expect('"success":true' in reply.replace(" ", ""), f"delete failed: {reply}")
+    rc, log = run(f"jetstreamsrc server={cluster.servers} stream={stream} "
+                  f"subject={stream}.deltas durable=replica2 idle-timeout={2 * SECOND} ! "
+                  f"sharedmatrix rows={ROWS} cols={COLS} op=set ! fakesink", "replica with a gap",
+                  ok=False)
+    expect(rc != 0 and "ERROR" in log, f"the replica did not report the missing delta:\n{log}")
+
+
+def test_bad_input(cluster, tmp):
+    # nothing listens on an unused port: an error within the connect timeout
+    dead = free_ports(2)
+    t = time.monotonic()
+    rc, log = run(f"jetstreamsrc server=nats://127.0.0.1:{dead[0]},nats://127.0.0.1:{dead[1]} "
+                  f"stream=X durable=d ! fakesink", "unreachable", timeout=20, ok=False)
+    took = time.monotonic() - t
+    expect(rc != 0 and "Cannot connect to any NATS server" in log,
+           f"unreachable server: {log}")
+    expect(took < 10, f"unreachable server took {took:.1f} s to fail")
+    rc, log = run(f"{source(1, 7)} ! jetstreamsink server=nats://127.0.0.1:{dead[0]} "
+                  f"stream=X subject=X.a", "unreachable sink", timeout=20, ok=False)
+    expect(rc != 0 and "Cannot connect" in log, f"unreachable server (sink): {log}")
+
+    rc, log = run(f"jetstreamsrc server={cluster.servers} stream=NOSUCHSTREAM durable=d ! "
+                  f"fakesink", "missing stream", timeout=20, ok=False)
+    expect(rc != 0 and "does not exist" in log, f"missing stream: {log}")
+
+    rc, log = run(f"{source(1, 7)} ! jetstreamsink server={cluster.servers} stream=BAD "
+                  f"subject=OTHER.a", "subject outside the stream", timeout=20, ok=False)
+    expect(rc != 0 and "is not a subject of stream" in log, f"bad subject: {log}")
+
+    # a message that jetstreamsink did not write
+    run(f"{source(1, 7)} ! {sink(cluster, 'FOREIGN', 'ours')}", "stream creation")
+    reply = cluster.request("FOREIGN.theirs", "hello")
+    expect('"seq"' in reply, f"foreign publish not stored: {reply}")
+    rc, log = run(f"jetstreamsrc server={cluster.servers} stream=FOREIGN subject=FOREIGN.theirs "
+                  f"durable=d idle-timeout={5 * SECOND} ! sharedmatrix rows={ROWS} cols={COLS} ! "
+                  f"fakesink", "foreign message", timeout=20, ok=False)
+    expect(rc != 0 and "Gst-Caps" in log, f"foreign message: {log}")
