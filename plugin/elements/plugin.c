@@ -10,6 +10,7 @@
 #include "gstsharedmatrixelement.h"
 #include "gstupdatetestsrc.h"
 #include "gstmatrixheatmap.h"
+#include "gstmatrixlookup.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -20,6 +21,7 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (sharedmatrix, plugin);
   ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (matrixheatmap, plugin);
+  ret |= GST_ELEMENT_REGISTER (matrixlookup, plugin);
   return ret;
 }
 
