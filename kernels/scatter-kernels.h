@@ -141,10 +141,12 @@ sm_scatter_body (unsigned block_x, unsigned block_y, unsigned grid_x,
 typedef struct
 {
   const unsigned char *matrix;
-  const unsigned char *indices; /* n valid row indices */
+  const unsigned char *indices; /* n row indices */
   unsigned char *out;           /* n x row_bytes */
   uint64_t row_bytes;
   uint64_t n;
+  uint64_t rows;                /* of the matrix: an index outside
+                                 * [0, rows) gives a zero row */
   uint32_t cols;
   int32_t dtype;
   int32_t indices_int64;
@@ -169,14 +171,29 @@ sm_gather_body (unsigned block_x, unsigned block_y, unsigned grid_x,
 
   for (i = (uint64_t) block_x * dim_y + thread_y; i < a->n;
       i += (uint64_t) grid_x * dim_y) {
+    /* a negative index wraps to a huge unsigned one: one comparison */
     uint64_t r = (uint64_t) sm_load_index (a->indices, a->indices_int64, i);
-    const unsigned char *src = a->matrix + r * a->row_bytes;
     unsigned char *dst = a->out + i * a->row_bytes;
     uint64_t j;
 
-    for (j = (uint64_t) block_y * dim_x + thread_x; j < a->cols;
-        j += (uint64_t) grid_y * dim_x)
-      sm_copy_element (dst + j * size, src + j * size, size);
+    if (r < a->rows) {
+      const unsigned char *src = a->matrix + r * a->row_bytes;
+
+      for (j = (uint64_t) block_y * dim_x + thread_x; j < a->cols;
+          j += (uint64_t) grid_y * dim_x)
+        sm_copy_element (dst + j * size, src + j * size, size);
+    } else {
+      /* the invalid-index=zero policy (the library has rejected the read
+       * before the launch under the error policy): 0.0 is all-zero bits
+       * in every dtype */
+      for (j = (uint64_t) block_y * dim_x + thread_x; j < a->cols;
+          j += (uint64_t) grid_y * dim_x) {
+        uint64_t k;
+
+        for (k = 0; k < size; k++)
+          dst[j * size + k] = 0;
+      }
+    }
   }
 }
 

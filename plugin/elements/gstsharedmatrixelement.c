@@ -475,21 +475,19 @@ after_update (GstSharedMatrixElement * self, GstBuffer * buf)
   return ret;
 }
 
+/* One update buffer (not taken): skipped when a restored checkpoint holds
+ * it, else applied, then after_update (). The one per-buffer path of chain
+ * and chain_list; the caller has checked the caps and refreshed op. */
 static GstFlowReturn
-gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
-    GstBuffer * buf)
+apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
 {
-  GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
   State *st = &self->state;
   GstSharedMatrixUpdateResult result;
   gconstpointer indices, deltas;
-  GstFlowReturn ret;
   GError *err = NULL;
+  GstFlowReturn ret;
   GstMapInfo map;
   gsize n;
-
-  if (!st->have_caps)
-    goto not_negotiated;
 
   /* exactly once: a producer replaying after a crash resends what the
    * restored checkpoint already holds */
@@ -499,12 +497,6 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     goto skip;
   if (!sm_delta_follow_check (&st->delta_follow, GST_ELEMENT (self), buf))
     goto missed_delta;
-
-  /* the settings that may change while streaming (like volume.c) */
-  GST_OBJECT_LOCK (self);
-  st->settings.op = self->settings.op;
-  st->settings.optim_params = self->settings.optim_params;
-  GST_OBJECT_UNLOCK (self);
 
   if (!gst_buffer_map (buf, &map, GST_MAP_READ))
     goto map_failed;
@@ -530,17 +522,9 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   /* without checkpoints, applied is as durable as it gets */
   if (ret == GST_FLOW_OK && !st->settings.matrix.checkpoint_location)
     sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
-  gst_buffer_unref (buf);
   return ret;
 
   /* ERRORS */
-not_negotiated:
-  {
-    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-        ("Update buffer arrived before caps"), (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_NOT_NEGOTIATED;
-  }
 skip:
   {
     GST_LOG_OBJECT (self, "skipping update %" G_GUINT64_FORMAT ", already in "
@@ -549,19 +533,16 @@ skip:
     /* the restored checkpoint holds it */
     sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
     sm_delta_follow_applied (&st->delta_follow, buf);
-    gst_buffer_unref (buf);
     return GST_FLOW_OK;
   }
 missed_delta:
   {
-    gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
 map_failed:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
         (NULL));
-    gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
 malformed:
@@ -584,9 +565,64 @@ failed:
   {
     g_clear_error (&err);
     gst_buffer_unmap (buf, &map);
-    gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
+}
+
+/* Before a buffer or a list: caps must be there; the settings that may
+ * change while streaming (op, learning rate; like volume.c) are refreshed,
+ * once. */
+static gboolean
+prepare (GstSharedMatrixElement * self)
+{
+  State *st = &self->state;
+
+  if (!st->have_caps) {
+    GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
+        ("Update buffer arrived before caps"), (NULL));
+    return FALSE;
+  }
+  GST_OBJECT_LOCK (self);
+  st->settings.op = self->settings.op;
+  st->settings.optim_params = self->settings.optim_params;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
+}
+
+static GstFlowReturn
+gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
+    GstBuffer * buf)
+{
+  GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
+  GstFlowReturn ret = GST_FLOW_NOT_NEGOTIATED;
+
+  if (prepare (self))
+    ret = apply_one (self, buf);
+  gst_buffer_unref (buf);
+  return ret;
+}
+
+/* A list of updates: each applied in order exactly as a single buffer
+ * would be (its own version, skip, checkpoint, snapshot and message
+ * decisions), with the per-buffer costs of the pad and of refreshing the
+ * settings paid once. The first failure stops the list: the updates after
+ * it are not applied. */
+static GstFlowReturn
+gst_shared_matrix_element_chain_list (GstPad * pad, GstObject * parent,
+    GstBufferList * list)
+{
+  GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
+  GstFlowReturn ret = GST_FLOW_NOT_NEGOTIATED;
+  guint i, len;
+
+  if (prepare (self)) {
+    ret = GST_FLOW_OK;
+    len = gst_buffer_list_length (list);
+    for (i = 0; i < len && ret == GST_FLOW_OK; i++)
+      ret = apply_one (self, gst_buffer_list_get (list, i));
+  }
+  gst_buffer_list_unref (list);
+  return ret;
 }
 
 /* ---- pads ---------------------------------------------------------------- */
@@ -1355,6 +1391,8 @@ gst_shared_matrix_element_init (GstSharedMatrixElement * self)
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad,
       GST_DEBUG_FUNCPTR (gst_shared_matrix_element_chain));
+  gst_pad_set_chain_list_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_shared_matrix_element_chain_list));
   gst_pad_set_event_function (self->sinkpad,
       GST_DEBUG_FUNCPTR (gst_shared_matrix_element_sink_event));
   gst_pad_set_query_function (self->sinkpad,

@@ -10,6 +10,7 @@
 #include "gstsharedmatrixelement.h"
 #include "gstupdatetestsrc.h"
 #include "gstmatrixheatmap.h"
+#include "gstmatrixlookup.h"
 #include "gstupdatepartition.h"
 #ifdef HAVE_NATS
 #include "gstjetstreamsink.h"
@@ -25,6 +26,7 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (sharedmatrix, plugin);
   ret |= GST_ELEMENT_REGISTER (updatetestsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (matrixheatmap, plugin);
+  ret |= GST_ELEMENT_REGISTER (matrixlookup, plugin);
   ret |= GST_ELEMENT_REGISTER (updatepartition, plugin);
 #ifdef HAVE_NATS
   ret |= GST_ELEMENT_REGISTER (jetstreamsink, plugin);

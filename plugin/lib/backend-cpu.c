@@ -313,10 +313,14 @@ cpu_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
   gsize i;
 
   for (i = 0; i < n; i++) {
+    /* negative indices wrap to huge ones: out of range either way */
     guint64 r = (guint64) sm_load_index (indices, indices_int64, i);
 
-    memcpy (dest + i * s->shape.row_bytes, s->data + r * s->shape.row_bytes,
-        s->shape.row_bytes);
+    if (G_LIKELY (r < s->shape.rows))
+      memcpy (dest + i * s->shape.row_bytes, s->data + r * s->shape.row_bytes,
+          s->shape.row_bytes);
+    else
+      memset (dest + i * s->shape.row_bytes, 0, s->shape.row_bytes);
   }
   return TRUE;
 }

@@ -867,6 +867,7 @@ cuda_gather (gpointer storage, const guint8 * indices, gboolean indices_int64,
     args.out = slot->dev + off_out;
     args.row_bytes = row_bytes;
     args.n = c;
+    args.rows = s->shape.rows;
     args.cols = s->shape.cols;
     args.dtype = s->shape.dtype;
     args.indices_int64 = indices_int64;

@@ -68,7 +68,9 @@ typedef struct
   /* whole matrix to / from row-major host memory */
   gboolean (*read) (gpointer storage, guint8 * dest, GError ** error);
   gboolean (*write) (gpointer storage, const guint8 * src, GError ** error);
-  /* rows by (valid) index into row-major host memory */
+  /* rows by index into row-major host memory; an index outside
+   * [0, rows) gives a row of zeros (the library checks the indices first
+   * when its caller's policy makes them an error) */
   gboolean (*gather) (gpointer storage, const guint8 * indices,
       gboolean indices_int64, gsize n, guint8 * dest, GError ** error);
   /* Optional (NULL: the backend has none). A new reference to an allocator

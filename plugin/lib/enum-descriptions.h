@@ -36,6 +36,11 @@
 #define GST_SHARED_MATRIX_INVALID_INDEX_DROP_DESCRIPTION \
     "Apply the valid rows, skip and count the invalid ones"
 
+#define GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR_DESCRIPTION \
+    "Reject the whole read, nothing is returned"
+#define GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO_DESCRIPTION \
+    "Return a zero row for the invalid index and count it"
+
 #define GST_SHARED_MATRIX_NON_FINITE_APPLY_DESCRIPTION \
     "Apply NaN/Inf like other values"
 #define GST_SHARED_MATRIX_NON_FINITE_DROP_DESCRIPTION \

@@ -1084,31 +1084,160 @@ gst_shared_matrix_update_bytes (GstSharedMatrix * self, GstSharedMatrixOp op,
       deltas, delta_dtype, NULL, NULL, error);
 }
 
+/* Checks a gather's indices against @invalid_index before anything is
+ * read: FALSE with @error for an invalid index under the error policy,
+ * else TRUE with the number of invalid indices (zero rows) in *n_zeroed. */
+static gboolean
+validate_gather (GstSharedMatrix * self, const guint8 * indices,
+    gboolean indices_int64, gsize n,
+    GstSharedMatrixGatherInvalidIndexPolicy invalid_index, guint64 * n_zeroed,
+    GError ** error)
+{
+  guint64 rows = self->shape.rows, zeroed = 0;
+  gsize i;
+
+  for (i = 0; i < n; i++) {
+    /* negative indices wrap to huge ones: one comparison */
+    gint64 r = sm_load_index (indices, indices_int64, i);
+
+    if (G_LIKELY ((guint64) r < rows))
+      continue;
+    if (invalid_index == GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR)
+      goto invalid;
+    zeroed++;
+  }
+  *n_zeroed = zeroed;
+  return TRUE;
+
+invalid:
+  {
+    gint64 r = sm_load_index (indices, indices_int64, i);
+
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_INDEX,
+        "Row index %" G_GINT64_FORMAT " (id %" G_GSIZE_FORMAT " of %"
+        G_GSIZE_FORMAT ") is out of range: the matrix has %" G_GUINT64_FORMAT
+        " rows, valid indices are 0 to %" G_GUINT64_FORMAT
+        " (invalid-index=zero returns a row of zeros instead)", r, i, n, rows,
+        rows - 1);
+    return FALSE;
+  }
+}
+
 /**
- * gst_shared_matrix_gather_bytes:
+ * gst_shared_matrix_gather: (skip)
+ * @self: a #GstSharedMatrix
+ * @indices: @n row indices of @index_type (no alignment needed)
+ * @n: number of rows to read (0 is a valid empty read)
+ * @index_type: type of @indices
+ * @invalid_index: what an index < 0 or >= rows does: reject the read
+ *   (%GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR) or give a row of zeros
+ *   (%GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO)
+ * @dest: where to write the @n rows, row-major in the matrix dtype (no
+ *   alignment needed)
+ * @dest_size: size of @dest: exactly @n × cols × the dtype size
+ * @version: (out) (optional): the matrix version the rows show
+ * @n_zeroed: (out) (optional): how many rows were invalid indices given
+ *   as zeros
+ * @error: return location for a #GError
+ *
+ * Copies rows by index (duplicates allowed) into the caller's memory, as
+ * one consistent read: every row shows the matrix at the same version,
+ * between two updates, never part of one. All indices are checked before
+ * anything is read. A device backend gathers on the device and copies the
+ * rows back once.
+ *
+ * This is what the `matrixlookup` element calls, writing straight into its
+ * output buffer; gst_shared_matrix_gather_bytes_full() is the same for
+ * bindings.
+ *
+ * Returns: %TRUE on success; %FALSE with @error when an index is out of
+ *   range under the error policy (%GST_SHARED_MATRIX_ERROR_INVALID_INDEX),
+ *   @dest_size is wrong (%GST_SHARED_MATRIX_ERROR_SIZE) or the device
+ *   failed (%GST_SHARED_MATRIX_ERROR_DEVICE), and then @dest holds nothing
+ *   meaningful
+ */
+gboolean
+gst_shared_matrix_gather (GstSharedMatrix * self, gconstpointer indices,
+    gsize n, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixGatherInvalidIndexPolicy invalid_index, gpointer dest,
+    gsize dest_size, guint64 * version, guint64 * n_zeroed, GError ** error)
+{
+  gboolean int64 = index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64;
+  guint64 zeroed;
+  gboolean ok;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (n == 0 || (indices != NULL && dest != NULL), FALSE);
+
+  if (!check_index_type (index_type, error))
+    return FALSE;
+  if ((guint) invalid_index > GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown gather invalid-index policy %d: allowed are error and zero",
+        invalid_index);
+    return FALSE;
+  }
+  if (n > G_MAXSIZE / self->shape.row_bytes ||
+      dest_size != n * self->shape.row_bytes) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "Destination of %" G_GSIZE_FORMAT " bytes cannot hold %"
+        G_GSIZE_FORMAT " rows of %" G_GSIZE_FORMAT " bytes", dest_size, n,
+        self->shape.row_bytes);
+    return FALSE;
+  }
+  /* validation reads only the caller's data: no lock needed yet */
+  if (!validate_gather (self, indices, int64, n, invalid_index, &zeroed,
+          error))
+    return FALSE;
+
+  g_mutex_lock (&self->data_lock);
+  /* the backend gathers the zero rows itself: on a device they cost no
+   * extra copy */
+  ok = self->ops->gather (self->storage, indices, int64, n, dest, error);
+  /* written with data_lock held: this is the version the rows show */
+  if (ok && version)
+    *version = self->version;
+  g_mutex_unlock (&self->data_lock);
+
+  if (ok && n_zeroed)
+    *n_zeroed = zeroed;
+  return ok;
+}
+
+/**
+ * gst_shared_matrix_gather_bytes_full:
  * @self: a #GstSharedMatrix
  * @indices: N row indices of @index_type
  * @index_type: type of @indices
+ * @invalid_index: what an index < 0 or >= rows does: reject the read or
+ *   give a row of zeros
+ * @version: (out) (optional): the matrix version the rows show
+ * @n_zeroed: (out) (optional): how many rows were invalid indices given
+ *   as zeros
  * @error: return location for a #GError
  *
- * Copies rows by index (duplicates allowed), consistently with respect to
- * updates. Any index out of range is an error.
+ * gst_shared_matrix_gather() for bindings: copies rows by index
+ * (duplicates allowed) as one consistent read. From Python:
+ * `data, version, n_zeroed = m.gather_bytes_full (GLib.Bytes (ids.tobytes ()),
+ * GstSharedMatrix.IndexType.INT64, GstSharedMatrix.GatherInvalidIndexPolicy.ZERO)`.
  *
  * Returns: (transfer full) (nullable): N × cols values in the matrix dtype,
- *   row-major, or %NULL with @error set (an index out of range, or
- *   %GST_SHARED_MATRIX_ERROR_DEVICE when the device failed)
+ *   row-major, or %NULL with @error set as for gst_shared_matrix_gather()
+ *   (and %GST_SHARED_MATRIX_ERROR_SIZE when @indices is not a whole number
+ *   of indices)
  */
 GBytes *
-gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
-    GstSharedMatrixIndexType index_type, GError ** error)
+gst_shared_matrix_gather_bytes_full (GstSharedMatrix * self, GBytes * indices,
+    GstSharedMatrixIndexType index_type,
+    GstSharedMatrixGatherInvalidIndexPolicy invalid_index, guint64 * version,
+    guint64 * n_zeroed, GError ** error)
 {
-  GstSharedMatrixUpdateResult unused = { 0, };
-  SmUpdatePlan plan = { 0, };
   const guint8 *idata;
   gsize isize_total, n, size;
-  guint8 *out, *skip;
+  guint8 *out;
   guint isize;
-  gboolean ok;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), NULL);
   g_return_val_if_fail (indices != NULL, NULL);
@@ -1125,33 +1254,50 @@ gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
     return NULL;
   }
   n = isize_total / isize;
-
-  /* the same range check as updates; gathers have no deltas to check */
-  plan.indices = idata;
-  plan.indices_int64 = index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64;
-  plan.n = n;
-  if (!validate_update (self, &plan, GST_SHARED_MATRIX_INVALID_INDEX_ERROR,
-          GST_SHARED_MATRIX_NON_FINITE_APPLY, &skip, &unused, error))
-    return NULL;
-
+  if (n > G_MAXSIZE / self->shape.row_bytes)
+    goto no_memory;
   size = n * self->shape.row_bytes;
   out = g_try_malloc (MAX (size, 1));
-  if (out == NULL) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
-        "Cannot allocate %" G_GSIZE_FORMAT " bytes for %" G_GSIZE_FORMAT
-        " gathered rows", size, n);
-    return NULL;
-  }
-  g_mutex_lock (&self->data_lock);
-  ok = self->ops->gather (self->storage, idata, plan.indices_int64, n, out,
-      error);
-  g_mutex_unlock (&self->data_lock);
-  if (!ok) {
+  if (out == NULL)
+    goto no_memory;
+  if (!gst_shared_matrix_gather (self, idata, n, index_type, invalid_index,
+          out, size, version, n_zeroed, error)) {
     g_free (out);
     return NULL;
   }
   return g_bytes_new_take (out, size);
+
+no_memory:
+  {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_NO_MEMORY,
+        "Cannot allocate %" G_GSIZE_FORMAT " rows of %" G_GSIZE_FORMAT
+        " bytes for a gather", n, self->shape.row_bytes);
+    return NULL;
+  }
+}
+
+/**
+ * gst_shared_matrix_gather_bytes:
+ * @self: a #GstSharedMatrix
+ * @indices: N row indices of @index_type
+ * @index_type: type of @indices
+ * @error: return location for a #GError
+ *
+ * Copies rows by index (duplicates allowed), consistently with respect to
+ * updates. Any index out of range is an error
+ * (gst_shared_matrix_gather_bytes_full() can return zero rows instead).
+ *
+ * Returns: (transfer full) (nullable): N × cols values in the matrix dtype,
+ *   row-major, or %NULL with @error set (an index out of range, or
+ *   %GST_SHARED_MATRIX_ERROR_DEVICE when the device failed)
+ */
+GBytes *
+gst_shared_matrix_gather_bytes (GstSharedMatrix * self, GBytes * indices,
+    GstSharedMatrixIndexType index_type, GError ** error)
+{
+  return gst_shared_matrix_gather_bytes_full (self, indices, index_type,
+      GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR, NULL, NULL, error);
 }
 
 /**

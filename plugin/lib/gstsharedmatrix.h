@@ -129,6 +129,16 @@ gboolean gst_shared_matrix_update_bytes_full (GstSharedMatrix * self,
 GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_gather_bytes (GstSharedMatrix * self,
     GBytes * indices, GstSharedMatrixIndexType index_type, GError ** error);
+GST_SHARED_MATRIX_API
+gboolean gst_shared_matrix_gather (GstSharedMatrix * self,
+    gconstpointer indices, gsize n, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixGatherInvalidIndexPolicy invalid_index, gpointer dest,
+    gsize dest_size, guint64 * version, guint64 * n_zeroed, GError ** error);
+GST_SHARED_MATRIX_API
+GBytes *gst_shared_matrix_gather_bytes_full (GstSharedMatrix * self,
+    GBytes * indices, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixGatherInvalidIndexPolicy invalid_index, guint64 * version,
+    guint64 * n_zeroed, GError ** error);
 
 GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_delta (GstSharedMatrix * self,

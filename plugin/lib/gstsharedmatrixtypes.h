@@ -91,6 +91,20 @@ typedef enum
 } GstSharedMatrixInvalidIndexPolicy;
 
 /**
+ * GstSharedMatrixGatherInvalidIndexPolicy:
+ * @GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR: reject the whole read, nothing is returned
+ * @GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO: return a row of zeros for the invalid index, and count it
+ *
+ * What a gather (a read of rows by index, the `matrixlookup` element's
+ * `invalid-index`) does with a row index < 0 or >= rows.
+ */
+typedef enum
+{
+  GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR = 0,
+  GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO = 1,
+} GstSharedMatrixGatherInvalidIndexPolicy;
+
+/**
  * GstSharedMatrixNonFinitePolicy:
  * @GST_SHARED_MATRIX_NON_FINITE_APPLY: apply NaN/±Inf like any other value
  * @GST_SHARED_MATRIX_NON_FINITE_DROP: skip (and count) delta rows holding NaN/±Inf

@@ -1002,6 +1002,84 @@ GST_START_TEST (test_mock_partial_update_loses_the_matrix)
 
 GST_END_TEST;
 
+/* The zero policy through the library on the device path: invalid ids
+ * give zero rows from the gather kernel, byte for byte what the CPU
+ * backend gives, in one chunk and in many (rows bigger than a slot), and
+ * the error policy rejects the read before any launch. */
+GST_START_TEST (test_mock_gather_zero_policy_matches_cpu)
+{
+  static const struct
+  {
+    guint64 rows;
+    guint cols;
+    gsize n;
+  } cases[] = { {97, 33, 300}, {700, 1024, 5000} };
+  guint c;
+
+  configure_full ((gsize) 1 << 30, TRUE);
+  for (c = 0; c < G_N_ELEMENTS (cases); c++) {
+    int dtype = c ? GST_SHARED_MATRIX_DTYPE_FLOAT64 :
+        GST_SHARED_MATRIX_DTYPE_BFLOAT16;
+    guint64 rows = cases[c].rows, s = 31 + c, zeroed_cpu = 9, zeroed_gpu = 9;
+    guint64 version = 0, n_invalid = 0;
+    gsize n = cases[c].n, i, bytes = rows * cases[c].cols *
+        test_ref_dtype_size (dtype);
+    guint8 *initial = g_malloc (bytes);
+    gint64 *idx = g_new (gint64, n);
+    GstSharedMatrix *cpu, *gpu;
+    GBytes *init, *ib, *a, *b;
+    GError *err = NULL;
+
+    test_rng_fill (initial, rows * cases[c].cols, dtype, &s, TRUE);
+    init = g_bytes_new_take (initial, bytes);
+    cpu = gst_shared_matrix_new (rows, cases[c].cols, dtype,
+        GST_SHARED_MATRIX_BACKEND_CPU, &err);
+    gpu = gst_shared_matrix_new (rows, cases[c].cols, dtype,
+        GST_SHARED_MATRIX_BACKEND_CUDA, &err);
+    fail_unless (cpu && gpu, "%s", err ? err->message : "");
+    fail_unless (gst_shared_matrix_set_value (cpu, init, NULL));
+    fail_unless (gst_shared_matrix_set_value (gpu, init, NULL));
+    for (i = 0; i < n; i++) {
+      idx[i] = i % 9 == 4 ? -1 - (gint64) i : i % 9 == 7 ? (gint64) rows :
+          i % 17 == 5 ? G_MAXINT64 : (gint64) (test_rng_next (&s) % rows);
+      n_invalid += idx[i] < 0 || idx[i] >= (gint64) rows;
+    }
+    ib = g_bytes_new (idx, n * 8);
+    a = gst_shared_matrix_gather_bytes_full (cpu, ib,
+        GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+        GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, NULL, &zeroed_cpu, &err);
+    b = gst_shared_matrix_gather_bytes_full (gpu, ib,
+        GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+        GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, &version, &zeroed_gpu,
+        &err);
+    fail_unless (a && b, "%s", err ? err->message : "");
+    fail_unless_equals_uint64 (zeroed_cpu, n_invalid);
+    fail_unless_equals_uint64 (zeroed_gpu, n_invalid);
+    fail_unless_equals_uint64 (version, 1);
+    fail_unless (g_bytes_equal (a, b), "case %u: device gather differs", c);
+    assert_same (g_bytes_get_data (a, NULL), g_bytes_get_data (b, NULL),
+        g_bytes_get_size (a), dtype, "zero-policy gather");
+    g_bytes_unref (a);
+    g_bytes_unref (b);
+
+    fail_if (gst_shared_matrix_gather_bytes_full (gpu, ib,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+            GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR, NULL, NULL, &err));
+    fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+            GST_SHARED_MATRIX_ERROR_INVALID_INDEX));
+    g_clear_error (&err);
+
+    g_bytes_unref (ib);
+    g_bytes_unref (init);
+    g_free (idx);
+    gst_object_unref (cpu);
+    gst_object_unref (gpu);
+  }
+  assert_all_released ();
+}
+
+GST_END_TEST;
+
 /* Reads, writes and gathers that fail before writing anything are errors
  * of the call only: the matrix keeps its contents and its version. */
 GST_START_TEST (test_mock_read_write_gather_errors)
@@ -1217,6 +1295,7 @@ mock_suite (void)
   tcase_add_loop_test (tc, test_mock_ops_match_cpu, 0, 96);
   tcase_add_loop_test (tc, test_mock_delta_matches_cpu, 0, 8);
   tcase_add_test (tc, test_mock_big_update_chunked);
+  tcase_add_test (tc, test_mock_gather_zero_policy_matches_cpu);
   tcase_add_test (tc, test_mock_slot_growth_fails);
   tcase_add_test (tc, test_mock_out_of_memory_is_a_gerror);
   tcase_add_test (tc, test_mock_updates_do_not_synchronise);

@@ -551,10 +551,18 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
         const guint8 *e;
         Variant v;
 
+        guint64 zeroed = 0, n_invalid = 0;
+
         for (i = 0; i < n; i++) {
-          /* duplicates, first and last rows */
+          /* duplicates, first and last rows, and invalid ids on both sides
+           * (the zero policy: zero rows) */
           gint64 r = i % 5 == 0 ? 0 : i % 5 == 1 ? (gint64) rows - 1 :
+              i % 11 == 2 ? -1 - (gint64) (i % 3) :
+              i % 13 == 3 ? (gint64) rows + (gint64) (i % 4) :
               (gint64) (test_rng_next (&s) % rows);
+
+          if (r < 0 || r >= (gint64) rows)
+            n_invalid++;
 
           if (int64)
             memcpy (idx + i * 8, &r, 8);
@@ -564,10 +572,13 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
           }
         }
         ib = g_bytes_new (idx, n * (int64 ? 8 : 4));
-        expect = gst_shared_matrix_gather_bytes (m, ib, int64 ?
+        expect = gst_shared_matrix_gather_bytes_full (m, ib, int64 ?
             GST_SHARED_MATRIX_INDEX_TYPE_INT64 :
-            GST_SHARED_MATRIX_INDEX_TYPE_INT32, &err);
+            GST_SHARED_MATRIX_INDEX_TYPE_INT32,
+            GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, NULL, &zeroed, &err);
         fail_unless (expect != NULL, "%s", err ? err->message : "");
+        fail_unless (n_invalid > 0);
+        fail_unless_equals_uint64 (zeroed, n_invalid);
         e = g_bytes_get_data (expect, &bytes);
         fail_unless_equals_uint64 (bytes, n * cols * size);
 
@@ -581,6 +592,7 @@ GST_START_TEST (test_kernel_gather_matches_cpu)
           a.out = out;
           a.row_bytes = (guint64) cols * size;
           a.n = n;
+          a.rows = rows;
           a.cols = cols;
           a.dtype = dtype;
           a.indices_int64 = int64;

@@ -398,6 +398,46 @@ GST_START_TEST (test_set_value_and_gather)
   fail_unless (strstr (err->message, "Row index 6") != NULL, "%s",
       err->message);
   g_clear_error (&err);
+
+  /* the zero policy: a zero row for the invalid id, counted, and the
+   * version the read saw */
+  {
+    guint64 version = 0, zeroed = 0;
+    float out[4] = { 9, 9, 9, 9 };
+
+    rows = gst_shared_matrix_gather_bytes_full (m, ib,
+        GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+        GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, &version, &zeroed, &err);
+    fail_unless (rows != NULL);
+    fail_unless_equals_uint64 (version, 1);
+    fail_unless_equals_uint64 (zeroed, 1);
+    g = g_bytes_get_data (rows, NULL);
+    fail_unless (g[0] == data[4] && g[1] == data[5]);
+    fail_unless (g[2] == 0.0f && g[3] == 0.0f);
+    g_bytes_unref (rows);
+
+    /* into the caller's memory; a wrong size is an error naming both */
+    fail_unless (gst_shared_matrix_gather (m, bad, 2,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+            GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, out, sizeof out,
+            NULL, NULL, &err));
+    fail_unless (out[0] == data[4] && out[1] == data[5] && out[2] == 0.0f);
+    fail_if (gst_shared_matrix_gather (m, bad, 2,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+            GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ZERO, out, 12, NULL, NULL,
+            &err));
+    fail_unless (g_error_matches (err, GST_SHARED_MATRIX_ERROR,
+            GST_SHARED_MATRIX_ERROR_SIZE));
+    fail_unless (strstr (err->message, "12 bytes") != NULL, "%s",
+        err->message);
+    g_clear_error (&err);
+    /* an empty read is valid */
+    fail_unless (gst_shared_matrix_gather (m, NULL, 0,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT32,
+            GST_SHARED_MATRIX_GATHER_INVALID_INDEX_ERROR, NULL, 0, &version,
+            &zeroed, &err));
+    fail_unless_equals_uint64 (zeroed, 0);
+  }
   g_bytes_unref (ib);
   gst_object_unref (m);
 }

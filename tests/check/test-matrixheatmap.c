@@ -13,6 +13,8 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include "element-helpers.h"
+
 #include "sharedmatrix-ops.h"
 
 #define TENSOR_CAPS "other/tensors, format=static, num_tensors=1, " \
@@ -95,31 +97,6 @@ new_harness (GstElement ** el, GstBus ** bus, const gchar * dtype,
   gst_harness_set_src_caps_str (h, caps);
   g_free (caps);
   return h;
-}
-
-static void
-teardown (GstHarness * h, GstElement * el, GstBus * bus)
-{
-  gst_harness_teardown (h);
-  gst_element_set_bus (el, NULL);
-  gst_bus_set_flushing (bus, TRUE);
-  gst_object_unref (bus);
-  gst_object_unref (el);
-}
-
-static gchar *
-pop_error_text (GstBus * bus)
-{
-  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  GError *err = NULL;
-  gchar *text;
-
-  fail_unless (msg != NULL, "no ERROR message on the bus");
-  gst_message_parse_error (msg, &err, NULL);
-  text = g_strdup (err->message);
-  g_clear_error (&err);
-  gst_message_unref (msg);
-  return text;
 }
 
 static void
@@ -231,7 +208,7 @@ element_viridis (guint8 lut[256][3])
   memcpy (lut, map.data, 768);
   gst_buffer_unmap (out, &map);
   gst_buffer_unref (out);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 }
 
 /* Pixel by pixel against the unrounded reference levels @t: exact, except
@@ -306,7 +283,7 @@ check_render (const gdouble * m, guint64 rows, guint cols, const gchar * dtype,
   g_free (t);
   gst_buffer_unref (out);
   assert_no_error (bus);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
   g_free (caps);
 }
 
@@ -365,7 +342,7 @@ GST_START_TEST (test_levels)
       map.data[7], map.data[8]);
   gst_buffer_unmap (out, &map);
   gst_buffer_unref (out);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 
   /* the default fixed range is -1 … 1: 0 is 127.5 -> 128 */
   h = new_harness (&el, &bus, "float32", 1, 5, "video/x-raw, format=GRAY8",
@@ -376,7 +353,7 @@ GST_START_TEST (test_levels)
       map.data[0], map.data[1], map.data[2], map.data[3], map.data[4]);
   gst_buffer_unmap (out, &map);
   gst_buffer_unref (out);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 }
 
 GST_END_TEST;
@@ -513,7 +490,7 @@ GST_START_TEST (test_default_size)
     assert_out_caps (h, cases[i].format, cases[i].width, cases[i].height);
     gst_buffer_unref (out);
     assert_no_error (bus);
-    teardown (h, el, bus);
+    test_teardown_with_bus (h, el, bus);
     g_free (m);
   }
 }
@@ -560,7 +537,7 @@ GST_START_TEST (test_range_change_while_playing)
   gst_buffer_unmap (out, &map);
   gst_buffer_unref (out);
   assert_no_error (bus);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 }
 
 GST_END_TEST;
@@ -577,11 +554,11 @@ GST_START_TEST (test_bad_buffer_size)
   /* 11 float32 values = 44 bytes for a 3 x 4 matrix of 48 */
   fail_unless_equals_int (gst_harness_push (h, matrix_buffer (m, 11,
               "float32")), GST_FLOW_ERROR);
-  text = pop_error_text (bus);
+  text = test_pop_error_text (bus);
   fail_unless (strstr (text, "44") && strstr (text, "48"),
       "sizes not named: %s", text);
   g_free (text);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 }
 
 GST_END_TEST;
@@ -616,11 +593,11 @@ GST_START_TEST (test_bad_dimensions)
     gst_pad_push_event (h->srcpad, gst_event_new_segment (&segment));
     fail_unless_equals_int (gst_harness_push (h, matrix_buffer (m, 12,
                 "float32")), GST_FLOW_NOT_NEGOTIATED);
-    text = pop_error_text (bus);
+    text = test_pop_error_text (bus);
     fail_unless (strstr (text, "dimensions=<cols>:<rows>") != NULL,
         "%s: %s", bad[i], text);
     g_free (text);
-    teardown (h, el, bus);
+    test_teardown_with_bus (h, el, bus);
   }
 }
 
@@ -638,11 +615,11 @@ GST_START_TEST (test_bad_fixed_range)
 
   fail_unless_equals_int (gst_harness_push (h, matrix_buffer (m, 4,
               "float32")), GST_FLOW_ERROR);
-  text = pop_error_text (bus);
+  text = test_pop_error_text (bus);
   fail_unless (strstr (text, "2.5") && strstr (text, "-1.5"),
       "values not named: %s", text);
   g_free (text);
-  teardown (h, el, bus);
+  test_teardown_with_bus (h, el, bus);
 }
 
 GST_END_TEST;

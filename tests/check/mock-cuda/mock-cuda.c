@@ -293,6 +293,13 @@ fault_strikes (MockCudaSite site)
   return TRUE;
 }
 
+/* Size of the device allocation starting at @ptr, 0 when none does. */
+static gsize
+allocation_size (gconstpointer ptr)
+{
+  return GPOINTER_TO_SIZE (g_hash_table_lookup (device_allocs, ptr));
+}
+
 static void
 run_op (Op * op)
 {
@@ -308,16 +315,10 @@ run_op (Op * op)
       memcpy (op->dst, op->staged ? op->staged : op->src, op->bytes);
       break;
     case OP_SCATTER:{
+      gsize matrix_bytes = allocation_size (op->scatter.matrix);
       guint32 g;
-      size_t matrix_bytes = 0;
-      GHashTableIter it;
-      gpointer key, value;
 
       /* every destination row inside the matrix allocation */
-      g_hash_table_iter_init (&it, device_allocs);
-      while (g_hash_table_iter_next (&it, &key, &value))
-        if (key == (gpointer) op->scatter.matrix)
-          matrix_bytes = GPOINTER_TO_SIZE (value);
       for (g = 0; g < op->scatter.n_groups; g++)
         if ((op->scatter.rows[g] + 1) * op->scatter.row_bytes > matrix_bytes) {
           report_misuse ("scatter to row %" G_GUINT64_FORMAT " outside the "
@@ -330,10 +331,19 @@ run_op (Op * op)
       sm_emu_scatter (&l, &op->scatter);
       break;
     }
-    case OP_GATHER:
+    case OP_GATHER:{
+      /* the kernel reads rows below args.rows only: that bound must lie
+       * inside the matrix allocation */
+      if (op->gather.rows * op->gather.row_bytes >
+          allocation_size (op->gather.matrix)) {
+        report_misuse ("gather bounded by %" G_GUINT64_FORMAT " rows, more "
+            "than the matrix allocation holds", (guint64) op->gather.rows);
+        break;
+      }
       l = sm_emu_gather_launch (&op->gather, SM_EMU_REVERSE, 0);
       sm_emu_gather (&l, &op->gather);
       break;
+    }
     case OP_FILL:
       l = sm_emu_fill_launch (&op->fill, SM_EMU_FORWARD, 0);
       sm_emu_fill (&l, &op->fill);
