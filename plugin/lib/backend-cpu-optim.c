@@ -153,7 +153,7 @@ typedef struct
 /* g of distinct row @d into @g: its gradient rows summed in buffer order
  * from 0 (0 + x, not x: -0 becomes +0 as in the sum), then the weight
  * decay term */
-static inline void
+static inline __attribute__ ((always_inline)) void
 make_grad (const F32Step * c, guint32 d, const float *restrict w,
     float *restrict g)
 {
@@ -226,7 +226,7 @@ prefetch_group (const F32Step * c, guint32 d)
 }
 
 /* sgd, adagrad, adam: one row's step, element-wise, vectorised */
-static inline void
+static inline __attribute__ ((always_inline)) void
 step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
     const float *restrict g)
 {
@@ -268,7 +268,11 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
   }
 }
 
-static void
+/* always inlined, as is everything step_range_f32 () runs: into each of
+ * its builds */
+#define SM_ALWAYS_INLINE static inline __attribute__ ((always_inline))
+
+SM_ALWAYS_INLINE void
 step_groups_f32 (const F32Step * c, float *g, guint32 first, guint32 end)
 {
   const SmOptimArgs *a = c->a;
@@ -294,7 +298,7 @@ step_groups_f32 (const F32Step * c, float *g, guint32 first, guint32 end)
  * sequence of operations, and the batch's are independent. */
 #define ROWWISE_BATCH 8           /* the unrolled sum below has 8 */
 
-static void
+SM_ALWAYS_INLINE void
 step_groups_rowwise_f32 (const F32Step * c, float *gbuf, guint32 first,
     guint32 end)
 {
@@ -362,7 +366,14 @@ step_groups_rowwise_f32 (const F32Step * c, float *gbuf, guint32 first,
   }
 }
 
-/* distinct rows [first, end) on this thread */
+/* distinct rows [first, end) on this thread. Also built for AVX2 (chosen
+ * at load time where the CPU has it): twice the lanes for adagrad's and
+ * adam's sqrt and division. Same results: no FMA (-ffp-contract=off, and
+ * the avx2 target does not enable it), sqrt and division correctly rounded
+ * at any width. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__ ((target_clones ("avx2", "default")))
+#endif
 static void
 step_range_f32 (const F32Step * c, guint32 first, guint32 end)
 {
