@@ -1,18 +1,26 @@
 /* gst-sharedmatrix: the CPU backend's optimizer steps
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The occurrences of a gradient update are grouped by row (stable, so each
- * row's gradient rows are summed in buffer order: update-grouping.c), then
- * every distinct row gets one step. Rows are independent, so big updates
- * split their groups across the worker pool and the result is the same
- * bytes for any thread count.
+ * float32 matrix with float32 gradients (the common case): the distinct
+ * rows are found with a small open-addressing hash table (O(n), no sort,
+ * no allocation once the workspace has grown) and stepped in the order of
+ * their first occurrence; a row that occurs once is stepped from its
+ * gradient row directly, a repeated one from the sum of its gradient rows
+ * in buffer order (a chain through the positions). The step loops are
+ * vectorised float loops written here; they compute exactly what the
+ * shared bodies of kernels/optimizer-kernels.h compute (float arithmetic,
+ * no contraction, sqrtf correctly rounded). Matrix rows, state rows and
+ * gradient rows are prefetched a few rows ahead (about PREFETCH_LINES
+ * cache lines in flight), and the state lives in huge pages like the
+ * matrix. rowwise-adagrad's per-row sum of squares (a chain of dependent
+ * additions in column order) runs eight rows interleaved. Rows are
+ * independent, so big updates split the distinct rows across the worker
+ * pool and the result is the same bytes for any thread count.
  *
- * float32 matrix with float32 gradients (the common case) runs vectorised
- * float loops written here; they compute exactly what the shared bodies of
- * kernels/optimizer-kernels.h compute (float arithmetic, no contraction,
- * sqrtf correctly rounded), which every other dtype pair runs directly —
- * the same code the CUDA kernels run. tests/check/test-optimizers.c checks
- * the two paths bit for bit.
+ * Every other dtype pair groups the occurrences by row (stable:
+ * update-grouping.c) and runs the shared bodies directly, the same code the
+ * CUDA kernels run. tests/check/test-optimizers.c checks both paths against
+ * the emulated kernels and the CUDA host code bit for bit.
  */
 #include <math.h>
 #include <string.h>
@@ -26,14 +34,43 @@
 #define PARALLEL_MIN_ELEMENTS (64 * 1024)
 /* Scratch floats on the stack; wider rows use the heap */
 #define STACK_FLOATS 1024
+/* Cache lines of matrix and state rows prefetched ahead */
+#define PREFETCH_LINES 42
+
+/* The distinct rows of an update in the order of their first occurrence,
+ * found with an open-addressing hash table (row -> distinct slot): O(n),
+ * no sort. A row's occurrences are chained in buffer order through
+ * d_first and next[], so its gradient rows are summed in buffer order, as
+ * the semantics (and the shared bodies, on the sorted grouping) have it.
+ * Which order the distinct rows are stepped in does not matter: every row
+ * is stepped once, independently of the others. */
+typedef struct
+{
+  guint32 n;                    /* distinct rows */
+  gboolean dups;                /* some row occurs more than once */
+  guint64 *row;                 /* n distinct rows */
+  guint32 *first;               /* position of the first occurrence */
+  guint32 *count;               /* occurrences */
+  guint32 *last;                /* position of the last occurrence */
+  guint32 *next;                /* per position: the next occurrence of its
+                                 * row (valid for rows with count > 1) */
+  /* workspace, grown (never shrunk) as updates get larger */
+  gsize capacity;               /* occurrences */
+  guint64 *keys;                /* hash table: row + 1, 0 = empty */
+  guint32 *slots;               /* its distinct row */
+  gsize table_capacity;
+} F32Groups;
 
 typedef struct
 {
   float *data;                  /* n floats, NULL when n == 0 */
   gsize n;
-  SmUpdateGrouping grouping;
+  gsize mapped;                 /* sm_cpu_alloc_zeroed () */
+  SmUpdateGrouping grouping;    /* every dtype pair but float32/float32 */
   double *row_mult;             /* generic rowwise-adagrad path */
   gsize row_mult_capacity;
+
+  F32Groups f32;                /* float32/float32: distinct rows by hash */
 } CpuOptimState;
 
 gpointer
@@ -42,8 +79,9 @@ sm_cpu_state_create (gpointer storage, gsize n_floats, GError ** error)
   CpuOptimState *st = g_new0 (CpuOptimState, 1);
 
   if (n_floats > 0) {
-    /* calloc: large zeroed blocks come straight from the kernel */
-    st->data = g_try_malloc0_n (n_floats, sizeof (float));
+    /* like the matrix: zeroed, untouched, huge pages when big (the steps
+     * read and write random state rows) */
+    st->data = sm_cpu_alloc_zeroed (n_floats, sizeof (float), &st->mapped);
     if (st->data == NULL) {
       g_set_error (error, GST_SHARED_MATRIX_ERROR,
           GST_SHARED_MATRIX_ERROR_NO_MEMORY,
@@ -64,8 +102,16 @@ sm_cpu_state_destroy (gpointer storage, gpointer state)
   CpuOptimState *st = state;
 
   sm_update_grouping_clear (&st->grouping);
-  g_free (st->data);
+  if (st->data)
+    sm_cpu_free_zeroed (st->data, st->mapped);
   g_free (st->row_mult);
+  g_free (st->f32.row);
+  g_free (st->f32.first);
+  g_free (st->f32.count);
+  g_free (st->f32.last);
+  g_free (st->f32.next);
+  g_free (st->f32.keys);
+  g_free (st->f32.slots);
   g_free (st);
 }
 
@@ -93,20 +139,36 @@ sm_cpu_state_write (gpointer storage, gpointer state, const float *src,
 
 /* ---- float32 matrix, float32 gradients ---------------------------------- */
 
-/* One group: g summed into @g (cols floats), then the step. */
-static void
-step_group_f32 (const SmOptimArgs * a, guint64 grp, float *restrict g)
+/* One step's constants, for every part */
+typedef struct
 {
-  guint32 cols = a->cols, k, j;
-  guint64 r = a->rows[grp];
-  float *restrict w = (float *) (a->matrix + r * a->row_bytes);
-  gsize grow = (gsize) cols * 4;
-  float lr = (float) a->lr, eps = (float) a->eps;
+  const SmOptimArgs *a;
+  const F32Groups *grp;
+  guint8 *matrix;
+  const guint8 *grads;
+  gsize grow;                   /* gradient row bytes */
+  guint prefetch;               /* distinct rows prefetched ahead */
+} F32Step;
 
-  memset (g, 0, grow);
-  for (k = a->group_start[grp]; k < a->group_start[grp + 1]; k++) {
-    const guint8 *src = a->grads + (gsize) a->order[k] * grow;
+/* g of distinct row @d into @g: its gradient rows summed in buffer order
+ * from 0 (0 + x, not x: -0 becomes +0 as in the sum), then the weight
+ * decay term */
+static inline __attribute__ ((always_inline)) void
+make_grad (const F32Step * c, guint32 d, const float *restrict w,
+    float *restrict g)
+{
+  guint32 cols = c->a->cols, j, k, pos = c->grp->first[d];
+  const guint8 *src = c->grads + (gsize) pos * c->grow;
 
+  for (j = 0; j < cols; j++) {
+    float x;
+
+    memcpy (&x, src + (gsize) j * 4, 4);
+    g[j] = 0.0f + x;
+  }
+  for (k = 1; k < c->grp->count[d]; k++) {
+    pos = c->grp->next[pos];
+    src = c->grads + (gsize) pos * c->grow;
     for (j = 0; j < cols; j++) {
       float x;
 
@@ -114,12 +176,62 @@ step_group_f32 (const SmOptimArgs * a, guint64 grp, float *restrict g)
       g[j] = g[j] + x;
     }
   }
-  if (a->weight_decay != 0.0) {
-    float wd = (float) a->weight_decay;
+  if (c->a->weight_decay != 0.0) {
+    float wd = (float) c->a->weight_decay;
 
     for (j = 0; j < cols; j++)
       g[j] = g[j] + wd * w[j];
   }
+}
+
+/* Starts the cache misses of distinct row @d: its matrix row and state.
+ * Always inlined: gcc 12's IPA pure-const pass takes a function that only
+ * prefetches for one without side effects, and deletes the calls (this one,
+ * out of line, lost every prefetch). */
+static inline __attribute__ ((always_inline)) void
+prefetch_group (const F32Step * c, guint32 d)
+{
+  const SmOptimArgs *a = c->a;
+  guint64 r = c->grp->row[d];
+  gsize srow = (gsize) a->cols * 4, k;
+  const guint8 *w = c->matrix + r * a->row_bytes;
+
+  for (k = 0; k < a->row_bytes; k += 64)
+    __builtin_prefetch (w + k, 1, 3);
+  __builtin_prefetch (w + a->row_bytes - 1, 1, 3);
+  if (a->optimizer == SM_OPTIM_ADAGRAD || a->optimizer == SM_OPTIM_ADAM) {
+    const guint8 *s0 = (const guint8 *) (a->state0 + r * a->cols);
+
+    for (k = 0; k < srow; k += 64)
+      __builtin_prefetch (s0 + k, 1, 3);
+    __builtin_prefetch (s0 + srow - 1, 1, 3);
+  }
+  if (a->optimizer == SM_OPTIM_ADAM) {
+    const guint8 *s1 = (const guint8 *) (a->state1 + r * a->cols);
+
+    for (k = 0; k < srow; k += 64)
+      __builtin_prefetch (s1 + k, 1, 3);
+    __builtin_prefetch (s1 + srow - 1, 1, 3);
+  }
+  if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
+    __builtin_prefetch (a->state0 + r, 1, 3);
+  /* the gradient row (of the first occurrence: usually the only one) */
+  {
+    const guint8 *src = c->grads + (gsize) c->grp->first[d] * c->grow;
+
+    for (k = 0; k < c->grow; k += 64)
+      __builtin_prefetch (src + k, 0, 3);
+    __builtin_prefetch (src + c->grow - 1, 0, 3);
+  }
+}
+
+/* sgd, adagrad, adam: one row's step, element-wise, vectorised */
+static inline __attribute__ ((always_inline)) void
+step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
+    const float *restrict g)
+{
+  guint32 cols = a->cols, j;
+  float lr = (float) a->lr, eps = (float) a->eps;
 
   switch (a->optimizer) {
     case SM_OPTIM_SGD:
@@ -135,19 +247,6 @@ step_group_f32 (const SmOptimArgs * a, guint64 grp, float *restrict g)
         G[j] = Gn;
         w[j] = w[j] - lr * (g[j] / (sqrtf (Gn) + eps));
       }
-      break;
-    }
-    case SM_OPTIM_ROWWISE_ADAGRAD:{
-      float sum = 0.0f, Gr, mult;
-
-      /* column order, as the shared body sums */
-      for (j = 0; j < cols; j++)
-        sum = sum + g[j] * g[j];
-      Gr = sm_optim_rowwise_state (a->state0[r], sum, cols, FALSE);
-      a->state0[r] = Gr;
-      mult = (float) sm_optim_rowwise_mult (a->lr, a->eps, Gr, FALSE);
-      for (j = 0; j < cols; j++)
-        w[j] = w[j] - mult * g[j];
       break;
     }
     default:{                  /* adam */
@@ -169,24 +268,125 @@ step_group_f32 (const SmOptimArgs * a, guint64 grp, float *restrict g)
   }
 }
 
-static void
-step_groups_f32 (const SmOptimArgs * a, guint64 first, guint64 end)
-{
-  float stack[STACK_FLOATS];
-  float *g = a->cols <= STACK_FLOATS ? stack : g_new (float, a->cols);
-  guint64 grp;
+/* always inlined, as is everything step_range_f32 () runs: into each of
+ * its builds */
+#define SM_ALWAYS_INLINE static inline __attribute__ ((always_inline))
 
-  for (grp = first; grp < end; grp++) {
-    if (grp + 2 < end) {
-      /* the next rows are random accesses: start their misses now */
-      __builtin_prefetch (a->matrix + a->rows[grp + 2] * a->row_bytes, 1);
-      if (a->state0 && a->optimizer != SM_OPTIM_ROWWISE_ADAGRAD)
-        __builtin_prefetch (a->state0 + a->rows[grp + 2] * a->cols, 1);
-      if (a->state1)
-        __builtin_prefetch (a->state1 + a->rows[grp + 2] * a->cols, 1);
-    }
-    step_group_f32 (a, grp, g);
+SM_ALWAYS_INLINE void
+step_groups_f32 (const F32Step * c, float *g, guint32 first, guint32 end)
+{
+  const SmOptimArgs *a = c->a;
+  guint32 d, pf = c->prefetch;
+
+  for (d = first; d < MIN (end, first + pf); d++)
+    prefetch_group (c, d);
+  for (d = first; d < end; d++) {
+    guint64 r = c->grp->row[d];
+    float *w = (float *) (c->matrix + r * a->row_bytes);
+
+    if (d + pf < end)
+      prefetch_group (c, d + pf);
+    make_grad (c, d, w, g);
+    step_row (a, r, w, g);
   }
+}
+
+/* rowwise-adagrad: its row's sum of squares is a chain of cols dependent
+ * float additions (column order, as the shared body sums), which one row
+ * at a time leaves the adder waiting on its latency. So rows go in batches
+ * of ROWWISE_BATCH whose chains are interleaved: each row's sum is the same
+ * sequence of operations, and the batch's are independent. */
+#define ROWWISE_BATCH 8           /* the unrolled sum below has 8 */
+
+SM_ALWAYS_INLINE void
+step_groups_rowwise_f32 (const F32Step * c, float *gbuf, guint32 first,
+    guint32 end)
+{
+  const SmOptimArgs *a = c->a;
+  guint32 cols = a->cols, d, j, b;
+
+  for (d = first; d < MIN (end, first + ROWWISE_BATCH); d++)
+    prefetch_group (c, d);
+  for (d = first; d < end; d += ROWWISE_BATCH) {
+    guint32 nb = MIN (ROWWISE_BATCH, end - d);
+    const float *gp[ROWWISE_BATCH];
+    float sum[ROWWISE_BATCH];
+
+    /* the next batch's misses start while this one computes */
+    for (b = 0; b < ROWWISE_BATCH && d + ROWWISE_BATCH + b < end; b++)
+      prefetch_group (c, d + ROWWISE_BATCH + b);
+    for (b = 0; b < ROWWISE_BATCH; b++) {
+      if (b < nb) {
+        guint64 r = c->grp->row[d + b];
+
+        make_grad (c, d + b, (const float *) (c->matrix + r * a->row_bytes),
+            gbuf + (gsize) b * cols);
+      }
+      /* a short batch sums its first row again, unused */
+      gp[b] = gbuf + (gsize) (b < nb ? b : 0) * cols;
+    }
+    {
+      /* in registers: eight independent chains */
+      const float *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
+      const float *g4 = gp[4], *g5 = gp[5], *g6 = gp[6], *g7 = gp[7];
+      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+      float s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
+
+      for (j = 0; j < cols; j++) {
+        s0 = s0 + g0[j] * g0[j];
+        s1 = s1 + g1[j] * g1[j];
+        s2 = s2 + g2[j] * g2[j];
+        s3 = s3 + g3[j] * g3[j];
+        s4 = s4 + g4[j] * g4[j];
+        s5 = s5 + g5[j] * g5[j];
+        s6 = s6 + g6[j] * g6[j];
+        s7 = s7 + g7[j] * g7[j];
+      }
+      sum[0] = s0;
+      sum[1] = s1;
+      sum[2] = s2;
+      sum[3] = s3;
+      sum[4] = s4;
+      sum[5] = s5;
+      sum[6] = s6;
+      sum[7] = s7;
+    }
+    for (b = 0; b < nb; b++) {
+      guint64 r = c->grp->row[d + b];
+      float *restrict w = (float *) (c->matrix + r * a->row_bytes);
+      const float *restrict g = gp[b];
+      float Gr = sm_optim_rowwise_state (a->state0[r], sum[b], cols, FALSE);
+      float mult;
+
+      a->state0[r] = Gr;
+      mult = (float) sm_optim_rowwise_mult (a->lr, a->eps, Gr, FALSE);
+      for (j = 0; j < cols; j++)
+        w[j] = w[j] - mult * g[j];
+    }
+  }
+}
+
+/* distinct rows [first, end) on this thread. Also built for AVX2 (chosen
+ * at load time where the CPU has it): twice the lanes for adagrad's and
+ * adam's sqrt and division. Same results: no FMA (-ffp-contract=off, and
+ * the avx2 target does not enable it), sqrt and division correctly rounded
+ * at any width. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__ ((target_clones ("avx2", "default")))
+#endif
+static void
+step_range_f32 (const F32Step * c, guint32 first, guint32 end)
+{
+  gsize need = (gsize) c->a->cols * (c->a->optimizer ==
+      SM_OPTIM_ROWWISE_ADAGRAD ? ROWWISE_BATCH : 1);
+  float stack[STACK_FLOATS];
+  /* only rows wider than the stack scratch allocate */
+  float *g = need <= STACK_FLOATS ? stack : g_new (float, need);
+
+  if (c->a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
+    step_groups_rowwise_f32 (c, g, first, end);
+  else
+    step_groups_f32 (c, g, first, end);
   if (g != stack)
     g_free (g);
 }
@@ -194,11 +394,79 @@ step_groups_f32 (const SmOptimArgs * a, guint64 first, guint64 end)
 static void
 step_part (guint part, guint n_parts, gpointer data)
 {
-  const SmOptimArgs *a = data;
-  guint64 first = (guint64) a->n_groups * part / n_parts;
-  guint64 end = (guint64) a->n_groups * (part + 1) / n_parts;
+  const F32Step *c = data;
+  guint32 first = (guint32) ((guint64) c->grp->n * part / n_parts);
+  guint32 end = (guint32) ((guint64) c->grp->n * (part + 1) / n_parts);
 
-  step_groups_f32 (a, first, end);
+  step_range_f32 (c, first, end);
+}
+
+/* Fills @f with the distinct rows of the occurrences of @u not skipped */
+static void
+group_by_hash (F32Groups * f, const SmUpdatePlan * u)
+{
+  gsize n = u->n, i, tsize;
+  guint bits = 6;
+  guint32 nd = 0;
+  gboolean dups = FALSE;
+
+  if (n > f->capacity) {
+    gsize cap = MAX (n, MAX (2 * f->capacity, 256));
+
+    f->row = g_renew (guint64, f->row, cap);
+    f->first = g_renew (guint32, f->first, cap);
+    f->count = g_renew (guint32, f->count, cap);
+    f->last = g_renew (guint32, f->last, cap);
+    f->next = g_renew (guint32, f->next, cap);
+    f->capacity = cap;
+  }
+  /* at most half full */
+  while (((gsize) 1 << bits) < 2 * n)
+    bits++;
+  tsize = (gsize) 1 << bits;
+  if (tsize > f->table_capacity) {
+    g_free (f->keys);
+    g_free (f->slots);
+    f->keys = g_new (guint64, tsize);
+    f->slots = g_new (guint32, tsize);
+    f->table_capacity = tsize;
+  }
+  /* only the part this update uses is cleared */
+  memset (f->keys, 0, tsize * sizeof (guint64));
+
+  for (i = 0; i < n; i++) {
+    guint64 r, key;
+    gsize h;
+
+    if (u->skip && u->skip[i])
+      continue;
+    r = (guint64) sm_load_index (u->indices, u->indices_int64, i);
+    key = r + 1;
+    /* Fibonacci hashing: consecutive rows spread over the table */
+    h = (gsize) ((key * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15)) >> (64 -
+            bits));
+    while (f->keys[h] != 0 && f->keys[h] != key)
+      h = (h + 1) & (tsize - 1);
+    if (f->keys[h] == 0) {
+      f->keys[h] = key;
+      f->slots[h] = nd;
+      f->row[nd] = r;
+      f->first[nd] = (guint32) i;
+      f->last[nd] = (guint32) i;
+      f->count[nd] = 1;
+      nd++;
+    } else {
+      guint32 d = f->slots[h];
+
+      /* appended to the row's chain: buffer order */
+      f->next[f->last[d]] = (guint32) i;
+      f->last[d] = (guint32) i;
+      f->count[d]++;
+      dups = TRUE;
+    }
+  }
+  f->n = nd;
+  f->dups = dups;
 }
 
 /* ---- the step ----------------------------------------------------------- */
@@ -218,10 +486,6 @@ sm_cpu_optimizer_step (gpointer storage, gpointer state,
     return TRUE;
   /* the library refuses updates of more occurrences (optimizer.c) */
   g_assert (u->n <= SM_UPDATE_GROUPING_MAX_N);
-  sm_update_grouping_compute (grouping, u->indices, u->indices_int64, 0,
-      u->n, u->skip);
-  if (grouping->n_groups == 0)
-    return TRUE;
 
   sm_optim_args_init (&a, shape, plan);
   a.matrix = sm_cpu_storage_data (s);
@@ -229,19 +493,41 @@ sm_cpu_optimizer_step (gpointer storage, gpointer state,
   a.state1 = plan->optimizer == SM_OPTIM_ADAM ?
       st->data + shape->rows * shape->cols : NULL;
   a.grads = u->deltas;
+
+  if (a.dtype == SM_DTYPE_FLOAT32 && a.grad_dtype == SM_DTYPE_FLOAT32) {
+    F32Step c;
+    gsize lines;
+
+    group_by_hash (&st->f32, u);
+    if (st->f32.n == 0)
+      return TRUE;
+    c.a = &a;
+    c.grp = &st->f32;
+    c.matrix = a.matrix;
+    c.grads = a.grads;
+    c.grow = (gsize) a.cols * 4;
+    /* about PREFETCH_LINES cache lines in flight: as many as one core
+     * keeps outstanding (the add path's 6 rows of 400 B) */
+    lines = (a.row_bytes + 63) / 64 * (a.optimizer == SM_OPTIM_ADAGRAD ? 2 :
+        a.optimizer == SM_OPTIM_ADAM ? 3 : 1);
+    c.prefetch = (guint) CLAMP (PREFETCH_LINES / lines, 2, 8);
+    a.n_groups = st->f32.n;
+    if ((guint64) u->n * a.cols < PARALLEL_MIN_ELEMENTS ||
+        st->f32.n < sm_worker_pool_n_threads () *
+        SM_WORKER_POOL_PARTS_PER_THREAD || sm_worker_pool_n_threads () == 1
+        || !sm_worker_pool_run (step_part, &c))
+      step_range_f32 (&c, 0, st->f32.n);
+    return TRUE;
+  }
+
+  sm_update_grouping_compute (grouping, u->indices, u->indices_int64, 0,
+      u->n, u->skip);
+  if (grouping->n_groups == 0)
+    return TRUE;
   a.rows = grouping->rows;
   a.group_start = grouping->group_start;
   a.order = grouping->order;
   a.n_groups = grouping->n_groups;
-
-  if (a.dtype == SM_DTYPE_FLOAT32 && a.grad_dtype == SM_DTYPE_FLOAT32) {
-    if ((guint64) u->n * a.cols < PARALLEL_MIN_ELEMENTS ||
-        a.n_groups < sm_worker_pool_n_threads () *
-        SM_WORKER_POOL_PARTS_PER_THREAD || sm_worker_pool_n_threads () == 1
-        || !sm_worker_pool_run (step_part, &a))
-      step_groups_f32 (&a, 0, a.n_groups);
-    return TRUE;
-  }
 
   /* every other dtype pair: the shared kernel bodies, one "thread" */
   if (a.optimizer == SM_OPTIM_ROWWISE_ADAGRAD) {

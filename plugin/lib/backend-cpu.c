@@ -230,33 +230,58 @@ cpu_apply (gpointer storage, const SmUpdatePlan * plan,
 
 /* ---- storage ------------------------------------------------------------- */
 
-static gpointer
-cpu_create (const SmShape * shape, gint device_id,
-    GError ** error)
+/* @size zeroed bytes, untouched until used. Big blocks are their own
+ * anonymous mapping with huge pages (*@mapped its size, for
+ * sm_cpu_free_zeroed ()): updates and optimizer steps hit random rows, and
+ * with 4 kB pages nearly every row would also miss the TLB. NULL when
+ * there is not enough memory. */
+gpointer
+sm_cpu_alloc_zeroed (gsize n, gsize elem_size, gsize * mapped)
 {
-  SmCpuStorage *s;
-  guint8 *data = NULL;
-  gsize size = shape->rows * shape->row_bytes, mapped = 0;
+  gpointer data = NULL;
+  gsize size;
 
+  *mapped = 0;
+  if (elem_size != 0 && n > G_MAXSIZE / elem_size)
+    return NULL;
+  size = n * elem_size;
   if (size >= HUGE_MIN_BYTES && size <= G_MAXSIZE - HUGE_PAGE) {
-    /* an anonymous mapping is zero-filled and untouched until used; ask
-     * for huge pages: updates hit random rows, and with 4 kB pages nearly
-     * every row would also miss the TLB */
-    mapped = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    data = mmap (NULL, mapped, PROT_READ | PROT_WRITE,
+    gsize len = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+
+    data = mmap (NULL, len, PROT_READ | PROT_WRITE,
         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (data == MAP_FAILED) {
       data = NULL;
-      mapped = 0;
     } else {
+      *mapped = len;
 #ifdef MADV_HUGEPAGE
-      madvise (data, mapped, MADV_HUGEPAGE);
+      madvise (data, len, MADV_HUGEPAGE);
 #endif
     }
   }
   if (data == NULL)
     /* calloc: large zeroed blocks come straight from the kernel, untouched */
-    data = g_try_malloc0_n (shape->rows, shape->row_bytes);
+    data = g_try_malloc0_n (n, elem_size);
+  return data;
+}
+
+void
+sm_cpu_free_zeroed (gpointer data, gsize mapped)
+{
+  if (mapped)
+    munmap (data, mapped);
+  else
+    g_free (data);
+}
+
+static gpointer
+cpu_create (const SmShape * shape, gint device_id,
+    GError ** error)
+{
+  SmCpuStorage *s;
+  gsize mapped;
+  guint8 *data = sm_cpu_alloc_zeroed (shape->rows, shape->row_bytes, &mapped);
+
   if (data == NULL) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
         GST_SHARED_MATRIX_ERROR_NO_MEMORY,
@@ -278,10 +303,7 @@ cpu_destroy (gpointer storage)
 {
   SmCpuStorage *s = storage;
 
-  if (s->mapped)
-    munmap (s->data, s->mapped);
-  else
-    g_free (s->data);
+  sm_cpu_free_zeroed (s->data, s->mapped);
   g_free (s);
 }
 

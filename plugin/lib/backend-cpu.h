@@ -27,6 +27,11 @@ void sm_cpu_apply_rows_in_range (const SmCpuStorage * s,
 guint8 *sm_cpu_storage_data (const SmCpuStorage * s);
 const SmShape *sm_cpu_storage_shape (const SmCpuStorage * s);
 
+/* Zeroed host memory for a matrix or optimizer state: huge pages when big
+ * (backend-cpu.c); free with sm_cpu_free_zeroed (). */
+gpointer sm_cpu_alloc_zeroed (gsize n, gsize elem_size, gsize * mapped);
+void sm_cpu_free_zeroed (gpointer data, gsize mapped);
+
 /* The optimizer operations of sm_backend_cpu (backend-cpu-optim.c). */
 gpointer sm_cpu_state_create (gpointer storage, gsize n_floats,
     GError ** error);

@@ -4,7 +4,8 @@
 # Installs what is missing and builds ./build (tests/setup.sh), then runs the
 # C benchmark (every layer, alternating), the numpy/torch one on the same
 # cases, and draws the plot. Results land in $BENCH_OUT (default
-# build/bench/): bench-c.csv, bench-py.csv, bench.txt, bench.png.
+# build/bench/): bench-c.csv, bench-optim.csv, bench-py.csv, bench.txt,
+# bench.png.
 # Figures only: nothing here fails on time. See docs/performance.md.
 # torch is not packaged in Debian: bench_numpy.py reports it "not available"
 # unless BENCH_PYTHON names an interpreter that has it (a venv of your own).
@@ -30,6 +31,9 @@ done
 {
   echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   "$BUILD_DIR/tests/bench/bench-sharedmatrix" --csv "$OUT/bench-c.csv" "$@"
+  echo
+  # optimizer steps vs add vs their bandwidth bound (docs/performance.md#optimizers)
+  "$BUILD_DIR/tests/bench/bench-optimizers" --csv "$OUT/bench-optim.csv" ${quick[@]+"${quick[@]}"}
   echo
   "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_numpy.py" \
     --csv "$OUT/bench-py.csv" --c-csv "$OUT/bench-c.csv" ${quick[@]+"${quick[@]}"}

@@ -275,6 +275,68 @@ GST_START_TEST (test_optimizer_big_update_chunked)
 
 GST_END_TEST;
 
+/* The CPU backend's float32/float32 path groups rows by hash and steps
+ * rows that occur once straight from their gradient row: distinct rows
+ * (no duplicates at all), a few duplicates, -0.0, NaN and infinite
+ * gradients, weight decay, rows wider than its stack scratch, and an
+ * update big enough for the worker pool. __i__: optimizer x case. */
+GST_START_TEST (test_optimizer_f32_paths)
+{
+  int opt = 1 + __i__ / 4, kase = __i__ % 4;
+  guint64 s = 77 + __i__;
+  guint64 rows = kase == 3 ? 5000 : 301;
+  guint cols = kase == 2 ? 1100 : kase == 3 ? 64 : 37;
+  gsize n = kase == 3 ? 4000 : 150, i;
+  guint8 *initial = g_malloc (rows * cols * 4);
+  float *grads = g_new (float, n * cols);
+  gint32 *idx = g_new (gint32, n);
+  SmUpdatePlan u = { 0, };
+  Three t;
+  guint k;
+
+  configure ();
+  test_rng_fill (initial, rows * cols, GST_SHARED_MATRIX_DTYPE_FLOAT32, &s,
+      FALSE);
+  /* column 3 is -0.0 in every row, and the last step's gradients are -0.0
+   * there: a row stepped for the first time then shows whether g was
+   * summed from +0 (w - lr * +0 = -0) or taken as is (-0 - -0 = +0) */
+  for (i = 0; i < rows; i++)
+    ((float *) initial)[i * cols + 3] = -0.0f;
+  three_init (&t, rows, cols, GST_SHARED_MATRIX_DTYPE_FLOAT32, opt, initial);
+  for (k = 0; k < 3; k++) {
+    /* a permutation's prefix: every row once; case 1: a few repeats */
+    for (i = 0; i < n; i++)
+      idx[i] = (gint32) ((i * 7919 + k * 13) % rows);
+    if (kase == 1)
+      for (i = 0; i < n; i += 10)
+        idx[i] = idx[(i * 3) % n];
+    test_rng_fill ((guint8 *) grads, n * cols,
+        GST_SHARED_MATRIX_DTYPE_FLOAT32, &s, FALSE);
+    grads[0] = -0.0f;
+    grads[cols + 1] = -0.0f;
+    if (k == 2)
+      for (i = 0; i < n; i++)
+        grads[i * cols + 3] = -0.0f;
+    if (kase == 1) {
+      grads[2 * cols] = NAN;
+      grads[3 * cols + 2] = INFINITY;
+    }
+    u.op = GST_SHARED_MATRIX_OP_ADD;
+    u.indices = (guint8 *) idx;
+    u.deltas = (guint8 *) grads;
+    u.delta_dtype = GST_SHARED_MATRIX_DTYPE_FLOAT32;
+    u.n = n;
+    three_step (&t, &u, 0.05, k == 1 ? 0.01 : 0.0, SM_EMU_SHUFFLED);
+  }
+  three_assert_same (&t, opt_names[opt]);
+  three_clear (&t);
+  g_free (initial);
+  g_free (grads);
+  g_free (idx);
+}
+
+GST_END_TEST;
+
 static Suite *
 optimizers_suite (void)
 {
@@ -285,6 +347,7 @@ optimizers_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_loop_test (tc, test_optimizer_paths_agree, 0, 64);
   tcase_add_loop_test (tc, test_optimizer_big_update_chunked, 0, 2);
+  tcase_add_loop_test (tc, test_optimizer_f32_paths, 0, 16);
   return s;
 }
 
