@@ -21,6 +21,9 @@
 #include <string.h>
 
 #include "gstsharedmatrix.h"
+#ifdef G_OS_UNIX
+#include <dlfcn.h>              /* load_own_typelib () */
+#endif
 #include "backend.h"
 #include "checkpoint.h"
 #include "file-io.h"
@@ -117,10 +120,43 @@ gst_shared_matrix_get_property (GObject * object, guint prop_id,
   }
 }
 
+/* PyGObject wraps an object of a GType it has no class for in a bare
+ * `__gi__.GstSharedMatrix` class (no methods of ours), and keeps that class
+ * for the type and for the instance for good, unless the GType's typelib is
+ * already loaded then: it looks the GType up in the typelibs loaded so far
+ * only (g_irepository_find_by_gtype ()). A matrix an element creates may be
+ * wrapped before the application imports GstSharedMatrix (reading the
+ * element's matrix property first), so when the process uses introspection
+ * (libgirepository is loaded: Python, GJS) the class loads its typelib
+ * itself; PyGObject then finds it and imports gi.repository.GstSharedMatrix
+ * (and its overrides) on first sight. No link dependency on libgirepository:
+ * it is looked up only if already loaded (RTLD_NOLOAD). */
+static void
+load_own_typelib (void)
+{
+#if defined(G_OS_UNIX) && defined(RTLD_NOLOAD)
+  typedef gpointer (*RequireFunc) (gpointer repository, const gchar * ns,
+      const gchar * version, guint flags, GError ** error);
+  gpointer handle;
+  RequireFunc require;
+
+  handle = dlopen ("libgirepository-1.0.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (handle == NULL)
+    return;
+  require = (RequireFunc) dlsym (handle, "g_irepository_require");
+  /* not found (not on GI_TYPELIB_PATH): the import will say so */
+  if (require && !require (NULL, "GstSharedMatrix", "1.0", 0, NULL))
+    GST_DEBUG ("GstSharedMatrix-1.0 typelib not found");
+  dlclose (handle);
+#endif
+}
+
 static void
 gst_shared_matrix_class_init (GstSharedMatrixClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  load_own_typelib ();
 
   gobject_class->finalize = gst_shared_matrix_finalize;
   gobject_class->get_property = gst_shared_matrix_get_property;
@@ -548,16 +584,24 @@ gst_shared_matrix_get_size (GstSharedMatrix * self,
 }
 
 /**
- * gst_shared_matrix_copy_to: (skip)
+ * gst_shared_matrix_copy_to:
  * @self: a #GstSharedMatrix
  * @format: the layout of the copy
- * @dest: where to write the copy
+ * @dest: (type gpointer) (not nullable): where to write the copy; from
+ *   bindings, the address of writable memory (in Python, a numpy array's
+ *   `arr.ctypes.data`)
  * @dest_size: size of @dest, must be gst_shared_matrix_get_size() for @format
  * @version: (out) (optional): the matrix version the copy shows
  * @error: return location for a #GError
  *
  * Copies the whole matrix to host memory, consistently: the copy shows the
  * matrix between two updates, never part of one.
+ *
+ * This is the one-copy read: the matrix goes straight into memory the
+ * caller owns (a snapshot buffer, a numpy array), where
+ * gst_shared_matrix_get_value() allocates new memory for each copy (and
+ * PyGObject copies that GBytes again into Python bytes). Python's
+ * `SharedMatrix.numpy ()` override uses it.
  *
  * Returns: %TRUE on success; %FALSE with @error when @dest_size is wrong
  *   (%GST_SHARED_MATRIX_ERROR_SIZE) or the device failed to read the
