@@ -16,7 +16,10 @@
  *
  * Elements with the same #GstSharedMatrixElement:matrix-name share one matrix
  * across all pipelines of the process; an application can also pass its own
- * matrix through #GstSharedMatrixElement:matrix. The matrix outlives state
+ * matrix through #GstSharedMatrixElement:matrix, or to a whole pipeline as a
+ * #GstContext of type `gst.sharedmatrix.matrix` (NEED_CONTEXT /
+ * HAVE_CONTEXT; the element offers the matrix it has the same way). Which
+ * wins: matrix property > context > matrix-name > create. The matrix outlives state
  * changes: it is created when the element first starts and kept until a
  * property that defines it (shape, dtype, backend, location, name) changes.
  *
@@ -34,6 +37,7 @@
 
 #include "gstsharedmatrixelement.h"
 #include "sharedmatrix-allocation.h"
+#include "sharedmatrix-context.h"
 #include "sharedmatrix-matrix.h"
 #include "sharedmatrix-snapshot.h"
 #include "sharedmatrix-stats.h"
@@ -218,7 +222,10 @@ ensure_matrix (GstSharedMatrixElement * self)
 
   GST_OBJECT_LOCK (self);
   if (self->matrix && !self->settings.matrix.name) {
+    matrix = gst_object_ref (self->matrix);
     GST_OBJECT_UNLOCK (self);
+    sm_context_publish (GST_ELEMENT (self), matrix, NULL);
+    gst_object_unref (matrix);
     return TRUE;
   }
   sm_matrix_spec_copy (&spec, &self->settings.matrix);
@@ -229,9 +236,13 @@ ensure_matrix (GstSharedMatrixElement * self)
   matrix = sm_matrix_obtain (GST_ELEMENT (self), &spec, current, &created,
       &last_offset);
   gst_clear_object (&current);
-  sm_matrix_spec_clear (&spec);
-  if (matrix == NULL)
+  if (matrix == NULL) {
+    sm_matrix_spec_clear (&spec);
     return FALSE;
+  }
+  /* offered to the pipeline and the application (GstContext) */
+  sm_context_publish (GST_ELEMENT (self), matrix, spec.name);
+  sm_matrix_spec_clear (&spec);
 
   if (created)
     sm_stats_set_last_offset (&self->stats, last_offset);
@@ -640,6 +651,10 @@ gst_shared_matrix_element_sink_query (GstPad * pad, GstObject * parent,
       gst_caps_unref (tmpl);
       return TRUE;
     }
+    case GST_QUERY_CONTEXT:
+      if (sm_context_answer_query (GST_ELEMENT (self), query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     case GST_QUERY_ALLOCATION:{
       GstSharedMatrix *matrix = get_matrix (self);
       gboolean offered;
@@ -673,6 +688,10 @@ gst_shared_matrix_element_src_query (GstPad * pad, GstObject * parent,
       gst_caps_unref (caps);
       return TRUE;
     }
+    case GST_QUERY_CONTEXT:
+      if (sm_context_answer_query (GST_ELEMENT (self), query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     default:
       return gst_pad_query_default (pad, parent, query);
   }
@@ -724,6 +743,17 @@ stop (GstSharedMatrixElement * self)
   sm_stats_start (&self->stats);
   sm_snapshot_reset (&self->snapshot);
   sm_snapshot_release_pool (&self->snapshot);
+}
+
+/* A context set by the application or a bin is kept (by GstElement) for the
+ * next start, where sm_matrix_obtain () looks at it first. */
+static void
+gst_shared_matrix_element_set_context (GstElement * element,
+    GstContext * context)
+{
+  GST_DEBUG_OBJECT (element, "context %s set",
+      gst_context_get_context_type (context));
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
 static GstStateChangeReturn
@@ -994,6 +1024,8 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
   gobject_class->finalize = gst_shared_matrix_element_finalize;
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_shared_matrix_element_change_state);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_shared_matrix_element_set_context);
 
   g_object_class_install_property (gobject_class, PROP_MATRIX,
       g_param_spec_object ("matrix", "Matrix",
