@@ -167,7 +167,8 @@ struct _GstSharedMatrixElement
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE "; "
+        GST_SHARED_MATRIX_TENSORS_UPDATE_CAPS_TEMPLATE));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
@@ -403,6 +404,99 @@ after_update (GstSharedMatrixElement * self, GstBuffer * buf)
   return ret;
 }
 
+/* An update buffer mapped for reading: one memory (packed layout) or the
+ * ids and deltas tensors in a memory each (NNStreamer), read in place. */
+typedef struct
+{
+  GstBuffer *buf;
+  GstMemory *mem[2];            /* tensors: not owned (peeked) */
+  GstMapInfo map[2];
+  guint n_maps;
+} UpdateMapping;
+
+static void
+unmap_update (UpdateMapping * um)
+{
+  if (um->mem[0] == NULL && um->n_maps == 1)
+    gst_buffer_unmap (um->buf, &um->map[0]);
+  else
+    while (um->n_maps > 0) {
+      um->n_maps--;
+      gst_memory_unmap (um->mem[um->n_maps], &um->map[um->n_maps]);
+    }
+  um->n_maps = 0;
+}
+
+/* Maps @buf and splits it into indices, deltas and N. FALSE with an error
+ * posted (and nothing left mapped) when it cannot be read or is
+ * malformed. */
+static gboolean
+map_update (GstSharedMatrixElement * self, GstBuffer * buf, UpdateMapping * um,
+    gconstpointer * indices, gconstpointer * deltas, gsize * n)
+{
+  State *st = &self->state;
+  GError *err = NULL;
+  guint i;
+
+  memset (um, 0, sizeof (*um));
+  um->buf = buf;
+  /* NNStreamer's two tensors in one memory (a gdpdepay replay, a merged
+   * buffer) are the packed layout: N ids, then N delta rows */
+  if (st->info.layout == GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED ||
+      gst_buffer_n_memory (buf) == 1) {
+    if (!gst_buffer_map (buf, &um->map[0], GST_MAP_READ))
+      goto map_failed;
+    um->n_maps = 1;
+    if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
+            st->info.dtype, um->map[0].data, um->map[0].size, indices, deltas,
+            n, &err))
+      goto malformed;
+    return TRUE;
+  }
+
+  if (gst_buffer_n_memory (buf) != 2)
+    goto not_two_memories;
+  for (i = 0; i < 2; i++) {
+    um->mem[i] = gst_buffer_peek_memory (buf, i);
+    if (!gst_memory_map (um->mem[i], &um->map[i], GST_MAP_READ))
+      goto map_failed;
+    um->n_maps++;
+  }
+  if (!gst_shared_matrix_parse_update_tensors (st->matrix,
+          st->info.index_type, st->info.dtype, um->map[0].size,
+          um->map[1].size, n, &err))
+    goto malformed;
+  *indices = um->map[0].data;
+  *deltas = um->map[1].data;
+  return TRUE;
+
+  /* ERRORS */
+map_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
+        (NULL));
+    unmap_update (um);
+    return FALSE;
+  }
+malformed:
+  {
+    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
+        "Malformed update buffer");
+    g_clear_error (&err);
+    unmap_update (um);
+    return FALSE;
+  }
+not_two_memories:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("NNStreamer update buffer with %u memories: other/tensors, "
+            "num_tensors=2 needs two, the ids tensor then the deltas tensor "
+            "(or one holding both, in that order)",
+            gst_buffer_n_memory (buf)), (NULL));
+    return FALSE;
+  }
+}
+
 static GstFlowReturn
 gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
     GstBuffer * buf)
@@ -411,9 +505,9 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   State *st = &self->state;
   GstSharedMatrixUpdateResult result;
   gconstpointer indices, deltas;
+  UpdateMapping um;
   GstFlowReturn ret;
   GError *err = NULL;
-  GstMapInfo map;
   gsize n;
 
   if (!st->have_caps)
@@ -431,16 +525,13 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   st->settings.op = self->settings.op;
   GST_OBJECT_UNLOCK (self);
 
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
-    goto map_failed;
-  if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
-          st->info.dtype, map.data, map.size, &indices, &deltas, &n, &err))
-    goto malformed;
+  if (!map_update (self, buf, &um, &indices, &deltas, &n))
+    goto failed;
   if (!gst_shared_matrix_update (st->matrix, st->settings.op, indices, n,
           st->info.index_type, deltas, st->info.dtype,
           &st->settings.policies, &result, &err))
     goto rejected;
-  gst_buffer_unmap (buf, &map);
+  unmap_update (&um);
 
   sm_stats_add_update (&self->stats, &result, buf);
   ret = after_update (self, buf);
@@ -463,19 +554,6 @@ skip:
     gst_buffer_unref (buf);
     return GST_FLOW_OK;
   }
-map_failed:
-  {
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
-        (NULL));
-    gst_buffer_unref (buf);
-    return GST_FLOW_ERROR;
-  }
-malformed:
-  {
-    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
-        "Malformed update buffer");
-    goto failed;
-  }
 rejected:
   {
     if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
@@ -484,12 +562,12 @@ rejected:
     else
       SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FAILED, err,
           "Update rejected, matrix unchanged");
+    g_clear_error (&err);
+    unmap_update (&um);
     goto failed;
   }
 failed:
   {
-    g_clear_error (&err);
-    gst_buffer_unmap (buf, &map);
     gst_buffer_unref (buf);
     return GST_FLOW_ERROR;
   }
@@ -523,7 +601,9 @@ unusable:
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Unusable update caps %" GST_PTR_FORMAT ": dtype must be one of "
             "float32, float64, float16, bfloat16, index-type int32 or int64, "
-            "and cols a positive int", caps), (NULL));
+            "and cols a positive int; or NNStreamer other/tensors, "
+            "num_tensors=2, types=<int32|int64>,<float32|float64|float16>, "
+            "dimensions=N,cols:N", caps), (NULL));
     return FALSE;
   }
 wrong_cols:
@@ -545,7 +625,10 @@ handle_eos (GstSharedMatrixElement * self, GstEvent * event)
 
   if (s->matrix.checkpoint_location)
     checkpoint (self, TRUE);
-  if (s->snapshot_on_eos) {
+  /* not when the last snapshot (snapshot-every, -interval) already shows
+   * this version: consumers would see the same matrix twice */
+  if (s->snapshot_on_eos &&
+      !sm_snapshot_is_current (&self->snapshot, st->matrix)) {
     SmStatsValues stats;
 
     sm_stats_get (&self->stats, &stats);
@@ -616,8 +699,16 @@ sink_caps (GstSharedMatrixElement * self, GstCaps * filter)
       self->settings.matrix.cols;
   GST_OBJECT_UNLOCK (self);
   if (cols) {
+    guint i;
+
+    /* NNStreamer's dimensions are a string naming N too: left open */
     caps = gst_caps_make_writable (caps);
-    gst_caps_set_simple (caps, "cols", G_TYPE_INT, (gint) cols, NULL);
+    for (i = 0; i < gst_caps_get_size (caps); i++) {
+      GstStructure *s = gst_caps_get_structure (caps, i);
+
+      if (gst_structure_has_name (s, GST_SHARED_MATRIX_UPDATE_MEDIA_TYPE))
+        gst_structure_set (s, "cols", G_TYPE_INT, (gint) cols, NULL);
+    }
   }
   caps = sm_caps_filter (caps, filter);
   return caps;
@@ -679,10 +770,25 @@ gst_shared_matrix_element_src_query (GstPad * pad, GstObject * parent,
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_CAPS:{
       GstSharedMatrix *matrix = get_matrix (self);
+      GstSharedMatrixDType dtype = GST_SHARED_MATRIX_DTYPE_FLOAT32;
+      guint64 rows = 0;
+      guint cols = 0;
+      gboolean known = FALSE;
       GstCaps *filter, *caps;
 
+      /* before start: the shape the settings promise */
+      if (matrix == NULL) {
+        SmMatrixSpec spec;
+
+        GST_OBJECT_LOCK (self);
+        sm_matrix_spec_copy (&spec, &self->settings.matrix);
+        GST_OBJECT_UNLOCK (self);
+        known = sm_matrix_spec_predict_shape (&spec, &dtype, &rows, &cols);
+        sm_matrix_spec_clear (&spec);
+      }
       gst_query_parse_caps (query, &filter);
-      caps = sm_snapshot_query_caps (&self->snapshot, matrix, filter);
+      caps = sm_snapshot_query_caps (&self->snapshot, matrix, known, dtype,
+          rows, cols, filter);
       gst_clear_object (&matrix);
       gst_query_set_caps_result (query, caps);
       gst_caps_unref (caps);

@@ -36,6 +36,42 @@ sm_matrix_spec_clear (SmMatrixSpec * spec)
   g_clear_pointer (&spec->checkpoint_location, g_free);
 }
 
+/* The shape and dtype of the matrix the element will have, before it has
+ * one (a caps query in READY): the matrix registered under the name, the
+ * checkpoint or location file's header, or rows × cols × dtype; FALSE when
+ * nothing says (then it could be anything). */
+gboolean
+sm_matrix_spec_predict_shape (const SmMatrixSpec * spec,
+    GstSharedMatrixDType * dtype, guint64 * rows, guint * cols)
+{
+  const gchar *file = NULL;
+
+  if (spec->name) {
+    GstSharedMatrix *named = gst_shared_matrix_lookup (spec->name);
+
+    if (named) {
+      *dtype = gst_shared_matrix_get_dtype (named);
+      *rows = gst_shared_matrix_get_rows (named);
+      *cols = gst_shared_matrix_get_cols (named);
+      gst_object_unref (named);
+      return TRUE;
+    }
+  }
+  if (spec->checkpoint_location &&
+      g_file_test (spec->checkpoint_location, G_FILE_TEST_EXISTS))
+    file = spec->checkpoint_location;
+  else if (spec->location)
+    file = spec->location;
+  if (file)
+    return gst_shared_matrix_npy_get_shape (file, rows, cols, dtype, NULL);
+  if (spec->rows == 0 || spec->cols == 0)
+    return FALSE;
+  *dtype = spec->dtype;
+  *rows = spec->rows;
+  *cols = spec->cols;
+  return TRUE;
+}
+
 /* TRUE when @matrix has the shape @spec asks for (0 = any). */
 static gboolean
 shape_matches (const SmMatrixSpec * spec, GstSharedMatrix * matrix)

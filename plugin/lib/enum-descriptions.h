@@ -45,3 +45,8 @@
 
 #define GST_SHARED_MATRIX_FORMAT_RAW_DESCRIPTION "Row-major data, no header"
 #define GST_SHARED_MATRIX_FORMAT_NPY_DESCRIPTION "A complete .npy file"
+
+#define GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED_DESCRIPTION \
+    "Indices then deltas in one memory"
+#define GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS_DESCRIPTION \
+    "NNStreamer ids and deltas tensors, one memory each"

@@ -584,6 +584,41 @@ gst_shared_matrix_get_size (GstSharedMatrix * self,
 }
 
 /**
+ * gst_shared_matrix_npy_get_shape:
+ * @path: a `.npy` file
+ * @rows: (out) (optional): its rows
+ * @cols: (out) (optional): its columns
+ * @dtype: (out) (optional): its dtype
+ * @error: return location for a #GError
+ *
+ * Reads the shape and dtype of the matrix a `.npy` file holds from its
+ * header alone (the file is checked as gst_shared_matrix_new_from_npy()
+ * checks it, except that the data is not read), e.g. to answer a caps
+ * query before the matrix is loaded.
+ *
+ * Returns: %TRUE on success; %FALSE with @error
+ *   (%GST_SHARED_MATRIX_ERROR_FILE, %GST_SHARED_MATRIX_ERROR_NPY)
+ */
+gboolean
+gst_shared_matrix_npy_get_shape (const gchar * path, guint64 * rows,
+    guint * cols, GstSharedMatrixDType * dtype, GError ** error)
+{
+  SmNpyInfo info;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!sm_npy_read_header (path, &info, error))
+    return FALSE;
+  if (rows)
+    *rows = info.rows;
+  if (cols)
+    *cols = info.cols;
+  if (dtype)
+    *dtype = info.dtype;
+  return TRUE;
+}
+
+/**
  * gst_shared_matrix_copy_to:
  * @self: a #GstSharedMatrix
  * @format: the layout of the copy
@@ -756,6 +791,21 @@ gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
   return ok;
 }
 
+/* The sizes of one index and one delta value, after checking both types
+ * (the update layouts' common step). */
+static gboolean
+update_item_sizes (GstSharedMatrix * self, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixDType delta_dtype, guint * isize, guint * dsize,
+    GError ** error)
+{
+  if (!check_index_type (index_type, error) ||
+      !check_dtype (delta_dtype, "delta", error))
+    return FALSE;
+  *isize = gst_shared_matrix_index_type_size (index_type);
+  *dsize = gst_shared_matrix_dtype_size (delta_dtype);
+  return TRUE;
+}
+
 /**
  * gst_shared_matrix_parse_update: (skip)
  * @self: a #GstSharedMatrix
@@ -784,12 +834,9 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
   gsize record;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
-  if (!check_index_type (index_type, error) ||
-      !check_dtype (delta_dtype, "delta", error))
+  if (!update_item_sizes (self, index_type, delta_dtype, &isize, &dsize,
+          error))
     return FALSE;
-
-  isize = gst_shared_matrix_index_type_size (index_type);
-  dsize = gst_shared_matrix_dtype_size (delta_dtype);
   record = isize + (gsize) self->shape.cols * dsize;
   if (size % record != 0) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
@@ -804,6 +851,51 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
   *indices = data;
   /* an empty buffer may map to NULL, and NULL + 0 is undefined in C */
   *deltas = *n ? (const guint8 *) data + *n * isize : data;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_parse_update_tensors: (skip)
+ * @self: a #GstSharedMatrix
+ * @index_type: type of the ids
+ * @delta_dtype: dtype of the deltas
+ * @ids_size: size of the ids tensor in bytes
+ * @deltas_size: size of the deltas tensor in bytes
+ * @n: (out): N, the number of rows in the update
+ * @error: return location for a #GError
+ *
+ * Checks an update given as two tensors (NNStreamer's `other/tensors,
+ * num_tensors=2`: N ids, then cols × N deltas in memory of their own) for
+ * gst_shared_matrix_update(): the ids must be a whole number of indices and
+ * the deltas exactly N rows of the matrix's cols. Otherwise an error
+ * (%GST_SHARED_MATRIX_ERROR_SIZE) names the sizes.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_parse_update_tensors (GstSharedMatrix * self,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    gsize ids_size, gsize deltas_size, gsize * n, GError ** error)
+{
+  guint isize, dsize;
+  gsize row;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  if (!update_item_sizes (self, index_type, delta_dtype, &isize, &dsize,
+          error))
+    return FALSE;
+  row = (gsize) self->shape.cols * dsize;
+  if (ids_size % isize != 0 || deltas_size / row != ids_size / isize ||
+      deltas_size % row != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "Ids tensor of %" G_GSIZE_FORMAT " bytes (%u-byte %s ids) and deltas "
+        "tensor of %" G_GSIZE_FORMAT " bytes (%" G_GSIZE_FORMAT "-byte rows of "
+        "%u %s) do not hold the same whole number of rows", ids_size, isize,
+        gst_shared_matrix_index_type_to_string (index_type), deltas_size, row,
+        self->shape.cols, gst_shared_matrix_dtype_to_string (delta_dtype));
+    return FALSE;
+  }
+  *n = ids_size / isize;
   return TRUE;
 }
 
