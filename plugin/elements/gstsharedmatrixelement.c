@@ -417,13 +417,15 @@ typedef struct
 static void
 unmap_update (UpdateMapping * um)
 {
-  if (um->mem[0] == NULL && um->n_maps == 1)
-    gst_buffer_unmap (um->buf, &um->map[0]);
-  else
+  if (um->mem[0] == NULL) {
+    if (um->n_maps == 1)
+      gst_buffer_unmap (um->buf, &um->map[0]);
+  } else {
     while (um->n_maps > 0) {
       um->n_maps--;
       gst_memory_unmap (um->mem[um->n_maps], &um->map[um->n_maps]);
     }
+  }
   um->n_maps = 0;
 }
 

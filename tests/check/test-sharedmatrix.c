@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 
 #include "gstsharedmatrix.h"
+#include "gstsharedmatrixregistry.h"
 #include "random.h"
 #include "reference.h"
 
@@ -1663,13 +1664,14 @@ static GstBuffer *
 make_tensors_update (const gint32 * idx, guint n, const float *d, guint cols,
     guint64 offset)
 {
+  gsize dsize = (gsize) n * cols * 4;
+  gpointer ids = g_memdup2 (idx, n * 4), deltas = g_memdup2 (d, dsize);
   GstBuffer *buf = gst_buffer_new ();
 
-  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0,
-          g_memdup2 (idx, n * 4), n * 4, 0, n * 4, NULL, NULL));
-  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0,
-          g_memdup2 (d, (gsize) n * cols * 4), (gsize) n * cols * 4, 0,
-          (gsize) n * cols * 4, NULL, NULL));
+  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0, ids, n * 4, 0,
+          n * 4, ids, g_free));
+  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0, deltas, dsize, 0,
+          dsize, deltas, g_free));
   GST_BUFFER_OFFSET (buf) = offset;
   return buf;
 }
@@ -1832,6 +1834,25 @@ GST_START_TEST (test_no_repeated_snapshot_at_eos)
 
 GST_END_TEST;
 
+/* The src pad's caps query answer; @first_only: just its first structure
+ * (raw other/tensors, before application/x-npy) */
+static GstCaps *
+query_src_caps (GstElement * el, gboolean first_only)
+{
+  GstPad *src = gst_element_get_static_pad (el, "src");
+  GstCaps *caps = gst_pad_query_caps (src, NULL);
+
+  gst_object_unref (src);
+  if (first_only) {
+    GstCaps *all = caps;
+
+    fail_unless_equals_int (gst_caps_get_size (all), 2);
+    caps = gst_caps_copy_nth (all, 0);
+    gst_caps_unref (all);
+  }
+  return caps;
+}
+
 /* In NULL/READY, before the matrix exists, the src pad's caps query answers
  * the fixed snapshot caps of the shape the element will have: from rows,
  * cols and dtype, or from the header of the location file; with nothing
@@ -1846,15 +1867,8 @@ GST_START_TEST (test_src_caps_before_start)
   GError *err = NULL;
   gint fd;
 
-  caps = gst_pad_query_caps (gst_element_get_static_pad (el, "src"), NULL);
-  gst_object_unref (gst_element_get_static_pad (el, "src"));
-  fail_unless_equals_int (gst_caps_get_size (caps), 2);
-  {
-    GstCaps *first = gst_caps_copy_nth (caps, 0);
-
-    assert_tensor_caps (first, 70000, 100, "float16");
-    gst_caps_unref (first);
-  }
+  caps = query_src_caps (el, TRUE);
+  assert_tensor_caps (caps, 70000, 100, "float16");
   gst_caps_unref (caps);
   gst_object_unref (el);
 
@@ -1864,28 +1878,15 @@ GST_START_TEST (test_src_caps_before_start)
   fail_unless (gst_shared_matrix_save_npy (m, path, &err), "%s",
       err ? err->message : "");
   el = new_element ("location", path, NULL);
-  {
-    GstPad *src = gst_element_get_static_pad (el, "src");
-    GstCaps *first;
-
-    caps = gst_pad_query_caps (src, NULL);
-    first = gst_caps_copy_nth (caps, 0);
-    assert_tensor_caps (first, 5, 3, "float32");
-    gst_caps_unref (first);
-    gst_caps_unref (caps);
-    gst_object_unref (src);
-  }
+  caps = query_src_caps (el, TRUE);
+  assert_tensor_caps (caps, 5, 3, "float32");
+  gst_caps_unref (caps);
   gst_object_unref (el);
 
   el = new_element (NULL, NULL);
-  {
-    GstPad *src = gst_element_get_static_pad (el, "src");
-
-    caps = gst_pad_query_caps (src, NULL);
-    fail_if (gst_caps_is_fixed (caps));
-    gst_caps_unref (caps);
-    gst_object_unref (src);
-  }
+  caps = query_src_caps (el, FALSE);
+  fail_if (gst_caps_is_fixed (caps));
+  gst_caps_unref (caps);
   gst_object_unref (el);
   g_unlink (path);
   g_free (path);
