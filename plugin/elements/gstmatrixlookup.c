@@ -62,6 +62,7 @@
 #include "gstsharedmatrix.h"
 #include "gstsharedmatrixinfo.h"
 #include "gstsharedmatrixregistry.h"
+#include "sharedmatrix-context.h"
 #include "sharedmatrix-util.h"
 
 GST_DEBUG_CATEGORY_STATIC (gst_matrix_lookup_debug);
@@ -164,21 +165,31 @@ settings_clear (Settings * settings)
 
 /* ---- the matrix ---------------------------------------------------------- */
 
-/* The one place the element finds its matrix: the application's, else the
+/* The one place the element finds its matrix, in sharedmatrix's order: the
+ * application's, else a GstContext of the pipeline carrying a matrix of
+ * this matrix-name (only when @self is given: the context search queries
+ * the neighbours and posts NEED_CONTEXT, not for a caps query), else the
  * one registered under matrix-name. Returns a new reference, or NULL with
- * @error saying what is missing. Any thread; takes no element lock. */
+ * @error saying what is missing. Takes no element lock. */
 static GstSharedMatrix *
-find_matrix (const Settings * settings, GError ** error)
+find_matrix (GstMatrixLookup * self, const Settings * settings,
+    GError ** error)
 {
   GstSharedMatrix *matrix;
 
   if (settings->matrix)
     return gst_object_ref (settings->matrix);
+  if (self) {
+    matrix = sm_context_find (GST_ELEMENT (self), settings->matrix_name);
+    if (matrix)
+      return matrix;
+  }
   if (settings->matrix_name == NULL) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR,
         GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
         "No matrix to read: set the matrix property, or matrix-name to the "
-        "name of a sharedmatrix element's matrix");
+        "name of a sharedmatrix element's matrix, or give the pipeline a "
+        "gst.sharedmatrix.matrix context");
     return NULL;
   }
   matrix = gst_shared_matrix_lookup (settings->matrix_name);
@@ -201,7 +212,7 @@ ensure_matrix (GstMatrixLookup * self, GError ** error)
 
   if (st->matrix)
     return TRUE;
-  st->matrix = find_matrix (&st->settings, error);
+  st->matrix = find_matrix (self, &st->settings, error);
   if (st->matrix == NULL)
     return FALSE;
   st->row_size = (gsize) gst_shared_matrix_get_cols (st->matrix) *
@@ -471,7 +482,7 @@ matrix_update_caps (GstMatrixLookup * self)
   GST_OBJECT_LOCK (self);
   settings_copy (&settings, &self->settings);
   GST_OBJECT_UNLOCK (self);
-  matrix = find_matrix (&settings, NULL);
+  matrix = find_matrix (NULL, &settings, NULL);
   settings_clear (&settings);
   if (matrix) {
     caps = gst_caps_make_writable (caps);
@@ -555,7 +566,8 @@ gst_matrix_lookup_src_query (GstPad * pad, GstObject * parent,
 /* ---- state --------------------------------------------------------------- */
 
 /* READY -> PAUSED: the settings copied once; the matrix found now if it
- * exists (else at the first caps). FALSE when no matrix is named at all. */
+ * exists (else at the first caps). FALSE when no matrix is set, named or
+ * given by a context. */
 static gboolean
 start (GstMatrixLookup * self)
 {
@@ -568,9 +580,10 @@ start (GstMatrixLookup * self)
   st->have_caps = FALSE;
   gst_shared_matrix_ids_info_init (&st->ids);
   gst_shared_matrix_update_info_init (&st->out);
-  if (st->settings.matrix == NULL && st->settings.matrix_name == NULL)
-    goto nothing_named;
   if (!ensure_matrix (self, &err)) {
+    /* with no name, nothing can register the matrix later */
+    if (st->settings.matrix_name == NULL)
+      goto nothing_named;
     GST_INFO_OBJECT (self, "no matrix yet, looking again at the first "
         "caps: %s", err->message);
     g_clear_error (&err);
@@ -580,7 +593,6 @@ start (GstMatrixLookup * self)
   /* ERRORS */
 nothing_named:
   {
-    find_matrix (&st->settings, &err);
     SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, SETTINGS, err, NULL);
     g_clear_error (&err);
     settings_clear (&st->settings);

@@ -33,7 +33,10 @@
  *
  * Elements with the same #GstSharedMatrixElement:matrix-name share one matrix
  * across all pipelines of the process; an application can also pass its own
- * matrix through #GstSharedMatrixElement:matrix. The matrix outlives state
+ * matrix through #GstSharedMatrixElement:matrix, or to a whole pipeline as a
+ * #GstContext of type `gst.sharedmatrix.matrix` (NEED_CONTEXT /
+ * HAVE_CONTEXT; the element offers the matrix it has the same way). Which
+ * wins: matrix property > context > matrix-name > create. The matrix outlives state
  * changes: it is created when the element first starts and kept until a
  * property that defines it (shape, dtype, backend, location, name) changes.
  *
@@ -69,6 +72,7 @@
 #include "gstsharedmatrixelement.h"
 #include "sharedmatrix-allocation.h"
 #include "sharedmatrix-delta.h"
+#include "sharedmatrix-context.h"
 #include "sharedmatrix-matrix.h"
 #include "sharedmatrix-snapshot.h"
 #include "sharedmatrix-stats.h"
@@ -212,7 +216,8 @@ struct _GstSharedMatrixElement
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK,
     GST_PAD_ALWAYS,
-    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE));
+    GST_STATIC_CAPS (GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE "; "
+        GST_SHARED_MATRIX_TENSORS_UPDATE_CAPS_TEMPLATE));
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
@@ -268,7 +273,10 @@ ensure_matrix (GstSharedMatrixElement * self)
 
   GST_OBJECT_LOCK (self);
   if (self->matrix && !self->settings.matrix.name) {
+    matrix = gst_object_ref (self->matrix);
     GST_OBJECT_UNLOCK (self);
+    sm_context_publish (GST_ELEMENT (self), matrix, NULL);
+    gst_object_unref (matrix);
     return TRUE;
   }
   sm_matrix_spec_copy (&spec, &self->settings.matrix);
@@ -279,9 +287,13 @@ ensure_matrix (GstSharedMatrixElement * self)
   matrix = sm_matrix_obtain (GST_ELEMENT (self), &spec, current, &created,
       &last_offset);
   gst_clear_object (&current);
-  sm_matrix_spec_clear (&spec);
-  if (matrix == NULL)
+  if (matrix == NULL) {
+    sm_matrix_spec_clear (&spec);
     return FALSE;
+  }
+  /* offered to the pipeline and the application (GstContext) */
+  sm_context_publish (GST_ELEMENT (self), matrix, spec.name);
+  sm_matrix_spec_clear (&spec);
 
   if (created)
     sm_stats_set_last_offset (&self->stats, last_offset);
@@ -475,6 +487,101 @@ after_update (GstSharedMatrixElement * self, GstBuffer * buf)
   return ret;
 }
 
+/* An update buffer mapped for reading: one memory (packed layout) or the
+ * ids and deltas tensors in a memory each (NNStreamer), read in place. */
+typedef struct
+{
+  GstBuffer *buf;
+  GstMemory *mem[2];            /* tensors: not owned (peeked) */
+  GstMapInfo map[2];
+  guint n_maps;
+} UpdateMapping;
+
+static void
+unmap_update (UpdateMapping * um)
+{
+  if (um->mem[0] == NULL) {
+    if (um->n_maps == 1)
+      gst_buffer_unmap (um->buf, &um->map[0]);
+  } else {
+    while (um->n_maps > 0) {
+      um->n_maps--;
+      gst_memory_unmap (um->mem[um->n_maps], &um->map[um->n_maps]);
+    }
+  }
+  um->n_maps = 0;
+}
+
+/* Maps @buf and splits it into indices, deltas and N. FALSE with an error
+ * posted (and nothing left mapped) when it cannot be read or is
+ * malformed. */
+static gboolean
+map_update (GstSharedMatrixElement * self, GstBuffer * buf, UpdateMapping * um,
+    gconstpointer * indices, gconstpointer * deltas, gsize * n)
+{
+  State *st = &self->state;
+  GError *err = NULL;
+  guint i;
+
+  memset (um, 0, sizeof (*um));
+  um->buf = buf;
+  /* NNStreamer's two tensors in one memory (a gdpdepay replay, a merged
+   * buffer) are the packed layout: N ids, then N delta rows */
+  if (st->info.layout == GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED ||
+      gst_buffer_n_memory (buf) == 1) {
+    if (!gst_buffer_map (buf, &um->map[0], GST_MAP_READ))
+      goto map_failed;
+    um->n_maps = 1;
+    if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
+            st->info.dtype, um->map[0].data, um->map[0].size, indices, deltas,
+            n, &err))
+      goto malformed;
+    return TRUE;
+  }
+
+  if (gst_buffer_n_memory (buf) != 2)
+    goto not_two_memories;
+  for (i = 0; i < 2; i++) {
+    um->mem[i] = gst_buffer_peek_memory (buf, i);
+    if (!gst_memory_map (um->mem[i], &um->map[i], GST_MAP_READ))
+      goto map_failed;
+    um->n_maps++;
+  }
+  if (!gst_shared_matrix_parse_update_tensors (st->matrix,
+          st->info.index_type, st->info.dtype, um->map[0].size,
+          um->map[1].size, n, &err))
+    goto malformed;
+  *indices = um->map[0].data;
+  *deltas = um->map[1].data;
+  return TRUE;
+
+  /* ERRORS */
+map_failed:
+  {
+    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
+        (NULL));
+    unmap_update (um);
+    return FALSE;
+  }
+malformed:
+  {
+    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
+        "Malformed update buffer");
+    g_clear_error (&err);
+    unmap_update (um);
+    return FALSE;
+  }
+not_two_memories:
+  {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("NNStreamer update buffer with %u memories: other/tensors, "
+            "num_tensors=2 needs two, the ids tensor then the deltas tensor "
+            "(or one holding both, in that order)",
+            gst_buffer_n_memory (buf)), (NULL));
+    return FALSE;
+  }
+}
+
 /* One update buffer (not taken): skipped when a restored checkpoint holds
  * it, else applied, then after_update (). The one per-buffer path of chain
  * and chain_list; the caller has checked the caps and refreshed op. */
@@ -484,9 +591,9 @@ apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
   State *st = &self->state;
   GstSharedMatrixUpdateResult result;
   gconstpointer indices, deltas;
+  UpdateMapping um;
   GError *err = NULL;
   GstFlowReturn ret;
-  GstMapInfo map;
   gsize n;
 
   /* exactly once: a producer replaying after a crash resends what the
@@ -498,11 +605,8 @@ apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
   if (!sm_delta_follow_check (&st->delta_follow, GST_ELEMENT (self), buf))
     goto missed_delta;
 
-  if (!gst_buffer_map (buf, &map, GST_MAP_READ))
-    goto map_failed;
-  if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
-          st->info.dtype, map.data, map.size, &indices, &deltas, &n, &err))
-    goto malformed;
+  if (!map_update (self, buf, &um, &indices, &deltas, &n))
+    return GST_FLOW_ERROR;
   if (st->settings.optimizer != GST_SHARED_MATRIX_OPTIMIZER_NONE) {
     /* gradients: one optimizer step */
     if (!gst_shared_matrix_apply_gradients (st->matrix, indices, n,
@@ -514,7 +618,7 @@ apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
           n, st->info.index_type, deltas, st->info.dtype,
           &st->settings.policies, &result, &err))
     goto rejected;
-  gst_buffer_unmap (buf, &map);
+  unmap_update (&um);
 
   sm_delta_follow_applied (&st->delta_follow, buf);
   sm_stats_add_update (&self->stats, &result, buf);
@@ -539,18 +643,6 @@ missed_delta:
   {
     return GST_FLOW_ERROR;
   }
-map_failed:
-  {
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
-        (NULL));
-    return GST_FLOW_ERROR;
-  }
-malformed:
-  {
-    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
-        "Malformed update buffer");
-    goto failed;
-  }
 rejected:
   {
     if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
@@ -559,12 +651,8 @@ rejected:
     else
       SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FAILED, err,
           "Update rejected, matrix unchanged");
-    goto failed;
-  }
-failed:
-  {
     g_clear_error (&err);
-    gst_buffer_unmap (buf, &map);
+    unmap_update (&um);
     return GST_FLOW_ERROR;
   }
 }
@@ -654,7 +742,9 @@ unusable:
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Unusable update caps %" GST_PTR_FORMAT ": dtype must be one of "
             "float32, float64, float16, bfloat16, index-type int32 or int64, "
-            "and cols a positive int", caps), (NULL));
+            "and cols a positive int; or NNStreamer other/tensors, "
+            "num_tensors=2, types=<int32|int64>,<float32|float64|float16>, "
+            "dimensions=N,cols:N", caps), (NULL));
     return FALSE;
   }
 wrong_cols:
@@ -676,7 +766,10 @@ handle_eos (GstSharedMatrixElement * self, GstEvent * event)
 
   if (s->matrix.checkpoint_location)
     checkpoint (self, TRUE);
-  if (s->snapshot_on_eos) {
+  /* not when the last snapshot (snapshot-every, -interval) already shows
+   * this version: consumers would see the same matrix twice */
+  if (s->snapshot_on_eos &&
+      !sm_snapshot_is_current (&self->snapshot, st->matrix)) {
     SmStatsValues stats;
 
     sm_stats_get (&self->stats, &stats);
@@ -747,8 +840,16 @@ sink_caps (GstSharedMatrixElement * self, GstCaps * filter)
       self->settings.matrix.cols;
   GST_OBJECT_UNLOCK (self);
   if (cols) {
+    guint i;
+
+    /* NNStreamer's dimensions are a string naming N too: left open */
     caps = gst_caps_make_writable (caps);
-    gst_caps_set_simple (caps, "cols", G_TYPE_INT, (gint) cols, NULL);
+    for (i = 0; i < gst_caps_get_size (caps); i++) {
+      GstStructure *s = gst_caps_get_structure (caps, i);
+
+      if (gst_structure_has_name (s, GST_SHARED_MATRIX_UPDATE_MEDIA_TYPE))
+        gst_structure_set (s, "cols", G_TYPE_INT, (gint) cols, NULL);
+    }
   }
   caps = sm_caps_filter (caps, filter);
   return caps;
@@ -782,6 +883,10 @@ gst_shared_matrix_element_sink_query (GstPad * pad, GstObject * parent,
       gst_caps_unref (tmpl);
       return TRUE;
     }
+    case GST_QUERY_CONTEXT:
+      if (sm_context_answer_query (GST_ELEMENT (self), query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     case GST_QUERY_ALLOCATION:{
       GstSharedMatrix *matrix = get_matrix (self);
       gboolean offered;
@@ -806,15 +911,34 @@ gst_shared_matrix_element_src_query (GstPad * pad, GstObject * parent,
   switch (GST_QUERY_TYPE (query)) {
     case GST_QUERY_CAPS:{
       GstSharedMatrix *matrix = get_matrix (self);
+      GstSharedMatrixDType dtype = GST_SHARED_MATRIX_DTYPE_FLOAT32;
+      guint64 rows = 0;
+      guint cols = 0;
+      gboolean known = FALSE;
       GstCaps *filter, *caps;
 
+      /* before start: the shape the settings promise */
+      if (matrix == NULL) {
+        SmMatrixSpec spec;
+
+        GST_OBJECT_LOCK (self);
+        sm_matrix_spec_copy (&spec, &self->settings.matrix);
+        GST_OBJECT_UNLOCK (self);
+        known = sm_matrix_spec_predict_shape (&spec, &dtype, &rows, &cols);
+        sm_matrix_spec_clear (&spec);
+      }
       gst_query_parse_caps (query, &filter);
-      caps = sm_snapshot_query_caps (&self->snapshot, matrix, filter);
+      caps = sm_snapshot_query_caps (&self->snapshot, matrix, known, dtype,
+          rows, cols, filter);
       gst_clear_object (&matrix);
       gst_query_set_caps_result (query, caps);
       gst_caps_unref (caps);
       return TRUE;
     }
+    case GST_QUERY_CONTEXT:
+      if (sm_context_answer_query (GST_ELEMENT (self), query))
+        return TRUE;
+      return gst_pad_query_default (pad, parent, query);
     default:
       return gst_pad_query_default (pad, parent, query);
   }
@@ -867,6 +991,17 @@ stop (GstSharedMatrixElement * self)
   sm_stats_start (&self->stats);
   sm_snapshot_reset (&self->snapshot);
   sm_snapshot_release_pool (&self->snapshot);
+}
+
+/* A context set by the application or a bin is kept (by GstElement) for the
+ * next start, where sm_matrix_obtain () looks at it first. */
+static void
+gst_shared_matrix_element_set_context (GstElement * element,
+    GstContext * context)
+{
+  GST_DEBUG_OBJECT (element, "context %s set",
+      gst_context_get_context_type (context));
+  GST_ELEMENT_CLASS (parent_class)->set_context (element, context);
 }
 
 static GstStateChangeReturn
@@ -1202,6 +1337,8 @@ gst_shared_matrix_element_class_init (GstSharedMatrixElementClass * klass)
   gobject_class->finalize = gst_shared_matrix_element_finalize;
   element_class->change_state =
       GST_DEBUG_FUNCPTR (gst_shared_matrix_element_change_state);
+  element_class->set_context =
+      GST_DEBUG_FUNCPTR (gst_shared_matrix_element_set_context);
 
   g_object_class_install_property (gobject_class, PROP_MATRIX,
       g_param_spec_object ("matrix", "Matrix",

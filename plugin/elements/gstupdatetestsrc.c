@@ -16,6 +16,13 @@
  * Buffers carry no timestamps unless #GstBaseSrc:do-timestamp is set; then
  * #GstBaseSrc stamps each with the running time at which it was made, once
  * the pipeline has a clock (the buffer made while prerolling has none).
+ * With #GstUpdateTestSrc:is-live the element is a live source (like
+ * `audiotestsrc is-live=true`): it produces only in PLAYING, nothing while
+ * prerolling (the pipeline's state change to PAUSED returns NO_PREROLL), and
+ * stamps every buffer with PTS = the clock's running time when it was made,
+ * as updates from a live producer (a sensor, a trainer, a network source)
+ * would be: snapshot-interval, stats messages and latency then measure real
+ * time.
  * The properties are read when the element starts (READY → PAUSED).
  *
  * ## The random stream
@@ -105,6 +112,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_update_test_src_debug);
 #define DEFAULT_PROP_ZIPF_EXPONENT 1.1
 #define DEFAULT_PROP_SEED 0
 #define DEFAULT_PROP_SCALE 1.0
+#define DEFAULT_PROP_IS_LIVE FALSE
 
 #define MAX_ZIPF_EXPONENT 100.0
 
@@ -120,6 +128,7 @@ enum
   PROP_ZIPF_EXPONENT,
   PROP_SEED,
   PROP_SCALE,
+  PROP_IS_LIVE,
 };
 
 /* The whole generator state: the stream is one generator, so the polar
@@ -152,6 +161,7 @@ typedef struct
   gdouble zipf_exponent;
   guint64 seed;
   gdouble scale;
+  gboolean is_live;
 } Settings;
 
 typedef struct
@@ -603,6 +613,11 @@ gst_update_test_src_class_init (GstUpdateTestSrcClass * klass)
       g_param_spec_double ("scale", "Scale",
           "Standard deviation of the deltas, drawn from N(0, scale^2)",
           0.0, G_MAXDOUBLE, DEFAULT_PROP_SCALE, flags));
+  g_object_class_install_property (gobject_class, PROP_IS_LIVE,
+      g_param_spec_boolean ("is-live", "Is live",
+          "Act as a live source: produce only in PLAYING and stamp each buffer "
+          "with the running time of the clock when it was made",
+          DEFAULT_PROP_IS_LIVE, flags));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class,
@@ -635,9 +650,10 @@ gst_update_test_src_init (GstUpdateTestSrc * self)
   s->zipf_exponent = DEFAULT_PROP_ZIPF_EXPONENT;
   s->seed = DEFAULT_PROP_SEED;
   s->scale = DEFAULT_PROP_SCALE;
+  s->is_live = DEFAULT_PROP_IS_LIVE;
 
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
-  gst_base_src_set_live (GST_BASE_SRC (self), FALSE);
+  gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_PROP_IS_LIVE);
 }
 
 static void
@@ -687,11 +703,19 @@ gst_update_test_src_set_property (GObject * object, guint prop_id,
     case PROP_SCALE:
       s->scale = g_value_get_double (value);
       break;
+    case PROP_IS_LIVE:
+      /* GstBaseSrc's live flag decides NO_PREROLL: set it now, as
+       * audiotestsrc does, not at start () (below: it takes the object
+       * lock itself) */
+      s->is_live = g_value_get_boolean (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
   GST_OBJECT_UNLOCK (self);
+  if (prop_id == PROP_IS_LIVE)
+    gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
 }
 
 static void
@@ -729,6 +753,9 @@ gst_update_test_src_get_property (GObject * object, guint prop_id,
       break;
     case PROP_SCALE:
       g_value_set_double (value, s->scale);
+      break;
+    case PROP_IS_LIVE:
+      g_value_set_boolean (value, s->is_live);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -955,6 +982,22 @@ alloc_failed:
   }
 }
 
+/* Live: PTS = the running time now (clock time - base time), as a live
+ * capture stamps its data. No clock (never in PLAYING): no PTS. */
+static void
+stamp_running_time (GstUpdateTestSrc * self, GstBuffer * buf)
+{
+  GstClock *clock = gst_element_get_clock (GST_ELEMENT (self));
+  GstClockTime now, base;
+
+  if (clock == NULL)
+    return;
+  now = gst_clock_get_time (clock);
+  base = gst_element_get_base_time (GST_ELEMENT (self));
+  GST_BUFFER_PTS (buf) = now >= base ? now - base : 0;
+  gst_object_unref (clock);
+}
+
 static GstFlowReturn
 gst_update_test_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
 {
@@ -979,6 +1022,8 @@ gst_update_test_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   GST_BUFFER_OFFSET (buf) = st->offset;
   GST_BUFFER_OFFSET_END (buf) = st->offset + 1;
   st->offset++;
+  if (st->settings.is_live)
+    stamp_running_time (self, buf);
 
   *outbuf = buf;
   return GST_FLOW_OK;

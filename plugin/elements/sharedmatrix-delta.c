@@ -24,16 +24,14 @@ GST_DEBUG_CATEGORY_EXTERN (gst_shared_matrix_element_debug);
 /* ---- the src side: making deltas ----------------------------------------- */
 
 GstCaps *
-sm_delta_caps (GstSharedMatrix * matrix, gboolean any_index_type,
-    GstSharedMatrixIndexType index_type)
+sm_delta_caps (GstSharedMatrixDType dtype, guint cols,
+    gboolean any_index_type, GstSharedMatrixIndexType index_type)
 {
   GstSharedMatrixUpdateInfo info;
   GstCaps *caps;
 
-  gst_shared_matrix_update_info_set_format (&info,
-      gst_shared_matrix_get_dtype (matrix),
-      any_index_type ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 : index_type,
-      gst_shared_matrix_get_cols (matrix));
+  gst_shared_matrix_update_info_set_format (&info, dtype,
+      any_index_type ? GST_SHARED_MATRIX_INDEX_TYPE_INT64 : index_type, cols);
   caps = gst_shared_matrix_update_info_to_caps (&info);
   if (any_index_type) {
     GValue list = G_VALUE_INIT, v = G_VALUE_INIT;

@@ -7,11 +7,11 @@
 
 G_BEGIN_DECLS
 
-/* The update caps of this matrix's delta snapshots, with delta=true: with
- * both index types (int64 first, the preferred one) when @any_index_type,
- * else with @index_type. */
-GstCaps *sm_delta_caps (GstSharedMatrix * matrix, gboolean any_index_type,
-    GstSharedMatrixIndexType index_type);
+/* The update caps of the delta snapshots of a matrix of @dtype and @cols,
+ * with delta=true: with both index types (int64 first, the preferred one)
+ * when @any_index_type, else with @index_type. */
+GstCaps *sm_delta_caps (GstSharedMatrixDType dtype, guint cols,
+    gboolean any_index_type, GstSharedMatrixIndexType index_type);
 
 /* Whether @caps are update caps marked as a delta stream. */
 gboolean sm_delta_caps_is_delta (const GstCaps * caps);

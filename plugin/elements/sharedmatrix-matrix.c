@@ -1,7 +1,8 @@
 /* gst-sharedmatrix: how the sharedmatrix element gets its matrix
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The application's matrix, the one registered under matrix-name (in the
+ * The application's matrix (matrix property), one a GstContext carries
+ * (sharedmatrix-context.c), the one registered under matrix-name (in the
  * library's registry, where the application finds it too), or a new one:
  * restored from an existing checkpoint, loaded from location, or zeros.
  * Failures are posted as element errors here, naming what to change.
@@ -11,6 +12,7 @@
 #endif
 
 #include "sharedmatrix-matrix.h"
+#include "sharedmatrix-context.h"
 #include "sharedmatrix-util.h"
 #include "gstsharedmatrixregistry.h"
 
@@ -32,6 +34,42 @@ sm_matrix_spec_clear (SmMatrixSpec * spec)
   g_clear_pointer (&spec->name, g_free);
   g_clear_pointer (&spec->location, g_free);
   g_clear_pointer (&spec->checkpoint_location, g_free);
+}
+
+/* The shape and dtype of the matrix the element will have, before it has
+ * one (a caps query in READY): the matrix registered under the name, the
+ * checkpoint or location file's header, or rows × cols × dtype; FALSE when
+ * nothing says (then it could be anything). */
+gboolean
+sm_matrix_spec_predict_shape (const SmMatrixSpec * spec,
+    GstSharedMatrixDType * dtype, guint64 * rows, guint * cols)
+{
+  const gchar *file = NULL;
+
+  if (spec->name) {
+    GstSharedMatrix *named = gst_shared_matrix_lookup (spec->name);
+
+    if (named) {
+      *dtype = gst_shared_matrix_get_dtype (named);
+      *rows = gst_shared_matrix_get_rows (named);
+      *cols = gst_shared_matrix_get_cols (named);
+      gst_object_unref (named);
+      return TRUE;
+    }
+  }
+  if (spec->checkpoint_location &&
+      g_file_test (spec->checkpoint_location, G_FILE_TEST_EXISTS))
+    file = spec->checkpoint_location;
+  else if (spec->location)
+    file = spec->location;
+  if (file)
+    return gst_shared_matrix_npy_get_shape (file, rows, cols, dtype, NULL);
+  if (spec->rows == 0 || spec->cols == 0)
+    return FALSE;
+  *dtype = spec->dtype;
+  *rows = spec->rows;
+  *cols = spec->cols;
+  return TRUE;
 }
 
 /* TRUE when @matrix has the shape @spec asks for (0 = any). */
@@ -181,7 +219,22 @@ create_named (gpointer user_data, GError ** error)
   return create_matrix (user_data);
 }
 
+/* Whether the element looks for a matrix in a GstContext: when it has a
+ * matrix-name (contexts of that name), or nothing to create one from. An
+ * unnamed element that defines its own matrix (shape, location,
+ * checkpoint) keeps creating its own, so two of them in one pipeline stay
+ * two matrices, as before contexts. */
+static gboolean
+wants_context (const SmMatrixSpec * spec)
+{
+  return spec->name != NULL || (spec->rows == 0 && spec->cols == 0 &&
+      spec->location == NULL && spec->checkpoint_location == NULL);
+}
+
 /* The matrix the element is to use, or NULL with an error posted:
+ * - with no @current (the application's or the one from the last start)
+ *   and wants_context (): the matrix of a context for its name, which must
+ *   have the shape @spec asks for;
  * - with a matrix-name: the live matrix of that name (which must then be
  *   @current when there is one, and have the shape @spec asks for), else
  *   @current or a new matrix, registered under the name;
@@ -197,7 +250,11 @@ sm_matrix_obtain (GstElement * element, const SmMatrixSpec * spec,
   GstSharedMatrix *matrix;
   GError *err = NULL;
 
-  if (spec->name == NULL) {
+  if (current == NULL && wants_context (spec) &&
+      (matrix = sm_context_find (element, spec->name))) {
+    if (!shape_matches (spec, matrix))
+      goto wrong_context_shape;
+  } else if (spec->name == NULL) {
     matrix = create_matrix (&ctx);
   } else if (current) {
     if (!gst_shared_matrix_register (current, spec->name, &err))
@@ -221,6 +278,18 @@ name_taken:
         ("matrix-name '%s' already names another matrix than the one set "
             "in the matrix property", spec->name), ("%s", err->message));
     g_clear_error (&err);
+    return NULL;
+  }
+wrong_context_shape:
+  {
+    GST_ELEMENT_ERROR (element, RESOURCE, SETTINGS,
+        ("The pipeline's matrix context (name '%s') holds a %" G_GUINT64_FORMAT
+            " x %u matrix, but this element was set to rows=%" G_GUINT64_FORMAT
+            " cols=%u (leave them at 0 to take the shared shape)",
+            GST_STR_NULL (spec->name), gst_shared_matrix_get_rows (matrix),
+            gst_shared_matrix_get_cols (matrix), spec->rows, spec->cols),
+        (NULL));
+    gst_object_unref (matrix);
     return NULL;
   }
 wrong_shape:

@@ -23,6 +23,8 @@ typedef struct
 void sm_matrix_spec_copy (SmMatrixSpec * dest, const SmMatrixSpec * src);
 void sm_matrix_spec_clear (SmMatrixSpec * spec);
 
+gboolean sm_matrix_spec_predict_shape (const SmMatrixSpec * spec,
+    GstSharedMatrixDType * dtype, guint64 * rows, guint * cols);
 GstSharedMatrix *sm_matrix_obtain (GstElement * element,
     const SmMatrixSpec * spec, GstSharedMatrix * current, gboolean * created,
     guint64 * last_offset);

@@ -33,6 +33,7 @@ sm_snapshot_init (SmSnapshot * snap, GstElement * element, GstPad * srcpad)
   snap->pool_size = 0;
   snap->negotiated = FALSE;
   snap->refused_by = NULL;
+  snap->pushed_version = G_MAXUINT64;
 }
 
 void
@@ -48,6 +49,7 @@ void
 sm_snapshot_reset (SmSnapshot * snap)
 {
   snap->negotiated = FALSE;
+  snap->pushed_version = G_MAXUINT64;
   gst_clear_caps (&snap->refused_by);
   /* the first delta after start holds every row written so far */
   snap->delta_since = 0;
@@ -56,37 +58,59 @@ sm_snapshot_reset (SmSnapshot * snap)
 /* ---- negotiation --------------------------------------------------------- */
 
 static GstCaps *
-snapshot_caps (GstSharedMatrix * matrix, GstSharedMatrixFormat format)
+shape_caps (GstSharedMatrixFormat format, GstSharedMatrixDType dtype,
+    guint64 rows, guint cols)
 {
   GstSharedMatrixTensorInfo info;
 
-  gst_shared_matrix_tensor_info_set_format (&info, format,
-      gst_shared_matrix_get_dtype (matrix), gst_shared_matrix_get_rows (matrix),
-      gst_shared_matrix_get_cols (matrix));
+  gst_shared_matrix_tensor_info_set_format (&info, format, dtype, rows, cols);
   return gst_shared_matrix_tensor_info_to_caps (&info);
 }
 
-/* Every snapshot format for this matrix, in order of preference: the
- * whole-matrix ones, then deltas. */
 static GstCaps *
-possible_caps (GstSharedMatrix * matrix)
+snapshot_caps (GstSharedMatrix * matrix, GstSharedMatrixFormat format)
 {
-  GstCaps *caps = snapshot_caps (matrix, GST_SHARED_MATRIX_FORMAT_RAW);
+  return shape_caps (format, gst_shared_matrix_get_dtype (matrix),
+      gst_shared_matrix_get_rows (matrix), gst_shared_matrix_get_cols (matrix));
+}
 
-  gst_caps_append (caps, snapshot_caps (matrix, GST_SHARED_MATRIX_FORMAT_NPY));
-  gst_caps_append (caps, sm_delta_caps (matrix, TRUE, 0));
+/* Every snapshot format for a matrix of this shape, in order of
+ * preference: the whole-matrix ones, then deltas. */
+static GstCaps *
+possible_caps_for_shape (GstSharedMatrixDType dtype, guint64 rows, guint cols)
+{
+  GstCaps *caps = shape_caps (GST_SHARED_MATRIX_FORMAT_RAW, dtype, rows, cols);
+
+  gst_caps_append (caps, shape_caps (GST_SHARED_MATRIX_FORMAT_NPY, dtype, rows,
+          cols));
+  gst_caps_append (caps, sm_delta_caps (dtype, cols, TRUE, 0));
   return caps;
 }
 
-/* The src pad's caps query: what this matrix (NULL: none yet, any shape)
- * can be snapshot as. */
+static GstCaps *
+possible_caps (GstSharedMatrix * matrix)
+{
+  return possible_caps_for_shape (gst_shared_matrix_get_dtype (matrix),
+      gst_shared_matrix_get_rows (matrix), gst_shared_matrix_get_cols (matrix));
+}
+
+/* The src pad's caps query: what this matrix can be snapshot as. Before
+ * the matrix exists (NULL), for the shape the element will have when
+ * @shape_known (so that tensor_transform & co negotiate in READY without
+ * a capsfilter), else the template (any shape). */
 GstCaps *
 sm_snapshot_query_caps (SmSnapshot * snap, GstSharedMatrix * matrix,
-    GstCaps * filter)
+    gboolean shape_known, GstSharedMatrixDType dtype, guint64 rows,
+    guint cols, GstCaps * filter)
 {
-  GstCaps *caps = matrix ? possible_caps (matrix) :
-      gst_pad_get_pad_template_caps (snap->srcpad);
+  GstCaps *caps;
 
+  if (matrix)
+    caps = possible_caps (matrix);
+  else if (shape_known)
+    caps = possible_caps_for_shape (dtype, rows, cols);
+  else
+    caps = gst_pad_get_pad_template_caps (snap->srcpad);
   caps = sm_caps_filter (caps, filter);
   return caps;
 }
@@ -115,7 +139,8 @@ negotiate (SmSnapshot * snap, GstSharedMatrix * matrix)
   gst_caps_unref (peer);
 
   if (delta)
-    ours = sm_delta_caps (matrix, FALSE, delta_info.index_type);
+    ours = sm_delta_caps (gst_shared_matrix_get_dtype (matrix),
+        gst_shared_matrix_get_cols (matrix), FALSE, delta_info.index_type);
   else
     ours = snapshot_caps (matrix, info.format);
   ok = gst_pad_push_event (snap->srcpad, gst_event_new_caps (ours));
@@ -325,10 +350,20 @@ sm_snapshot_push (SmSnapshot * snap, GstSharedMatrix * matrix,
     return ret;
   GST_LOG_OBJECT (snap->element, "pushing snapshot of version %"
       G_GUINT64_FORMAT, GST_BUFFER_OFFSET (buf));
+  snap->pushed_version = GST_BUFFER_OFFSET (buf);
   ret = gst_pad_push (snap->srcpad, buf);
   if (ret == GST_FLOW_NOT_LINKED)
     ret = GST_FLOW_OK;
   return ret;
+}
+
+/* Whether the last snapshot pushed shows @matrix as it is now (its
+ * version): then a snapshot at EOS would repeat it. */
+gboolean
+sm_snapshot_is_current (SmSnapshot * snap, GstSharedMatrix * matrix)
+{
+  return snap->pushed_version != G_MAXUINT64 &&
+      snap->pushed_version == gst_shared_matrix_get_version (matrix);
 }
 
 /* The snapshot action signal's sample: the negotiated whole-matrix format

@@ -33,6 +33,8 @@ typedef struct
    * caps event is retried with every event and buffer upstream sends, and
    * the same refusal is posted once */
   GstCaps *refused_by;
+  /* the version the last pushed snapshot showed, G_MAXUINT64 for none */
+  guint64 pushed_version;
 } SmSnapshot;
 
 void sm_snapshot_init (SmSnapshot * snap, GstElement * element,
@@ -41,7 +43,9 @@ void sm_snapshot_clear (SmSnapshot * snap);
 void sm_snapshot_reset (SmSnapshot * snap);
 void sm_snapshot_release_pool (SmSnapshot * snap);
 GstCaps *sm_snapshot_query_caps (SmSnapshot * snap, GstSharedMatrix * matrix,
-    GstCaps * filter);
+    gboolean shape_known, GstSharedMatrixDType dtype, guint64 rows,
+    guint cols, GstCaps * filter);
+gboolean sm_snapshot_is_current (SmSnapshot * snap, GstSharedMatrix * matrix);
 gboolean sm_snapshot_ensure_caps (SmSnapshot * snap, GstSharedMatrix * matrix);
 GstFlowReturn sm_snapshot_push (SmSnapshot * snap, GstSharedMatrix * matrix,
     GstClockTime pts);

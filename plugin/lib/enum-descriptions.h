@@ -60,3 +60,7 @@
     "Row-wise Adagrad: G_r += mean(g^2); w -= lr*g/(sqrt(G_r)+eps)"
 #define GST_SHARED_MATRIX_OPTIMIZER_ADAM_DESCRIPTION \
     "Lazy Adam (torch.optim.SparseAdam)"
+#define GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED_DESCRIPTION \
+    "Indices then deltas in one memory"
+#define GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS_DESCRIPTION \
+    "NNStreamer ids and deltas tensors, one memory each"

@@ -22,6 +22,9 @@
 
 #include "gstsharedmatrix.h"
 #include "gstsharedmatrix-private.h"
+#ifdef G_OS_UNIX
+#include <dlfcn.h>              /* load_own_typelib () */
+#endif
 #include "backend.h"
 #include "checkpoint.h"
 #include "file-io.h"
@@ -125,10 +128,43 @@ gst_shared_matrix_get_property (GObject * object, guint prop_id,
   }
 }
 
+/* PyGObject wraps an object of a GType it has no class for in a bare
+ * `__gi__.GstSharedMatrix` class (no methods of ours), and keeps that class
+ * for the type and for the instance for good, unless the GType's typelib is
+ * already loaded then: it looks the GType up in the typelibs loaded so far
+ * only (g_irepository_find_by_gtype ()). A matrix an element creates may be
+ * wrapped before the application imports GstSharedMatrix (reading the
+ * element's matrix property first), so when the process uses introspection
+ * (libgirepository is loaded: Python, GJS) the class loads its typelib
+ * itself; PyGObject then finds it and imports gi.repository.GstSharedMatrix
+ * (and its overrides) on first sight. No link dependency on libgirepository:
+ * it is looked up only if already loaded (RTLD_NOLOAD). */
+static void
+load_own_typelib (void)
+{
+#if defined(G_OS_UNIX) && defined(RTLD_NOLOAD)
+  typedef gpointer (*RequireFunc) (gpointer repository, const gchar * ns,
+      const gchar * version, guint flags, GError ** error);
+  gpointer handle;
+  RequireFunc require;
+
+  handle = dlopen ("libgirepository-1.0.so.1", RTLD_NOW | RTLD_NOLOAD);
+  if (handle == NULL)
+    return;
+  require = (RequireFunc) dlsym (handle, "g_irepository_require");
+  /* not found (not on GI_TYPELIB_PATH): the import will say so */
+  if (require && !require (NULL, "GstSharedMatrix", "1.0", 0, NULL))
+    GST_DEBUG ("GstSharedMatrix-1.0 typelib not found");
+  dlclose (handle);
+#endif
+}
+
 static void
 gst_shared_matrix_class_init (GstSharedMatrixClass * klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+
+  load_own_typelib ();
 
   gobject_class->finalize = gst_shared_matrix_finalize;
   gobject_class->get_property = gst_shared_matrix_get_property;
@@ -560,16 +596,59 @@ gst_shared_matrix_get_size (GstSharedMatrix * self,
 }
 
 /**
- * gst_shared_matrix_copy_to: (skip)
+ * gst_shared_matrix_npy_get_shape:
+ * @path: a `.npy` file
+ * @rows: (out) (optional): its rows
+ * @cols: (out) (optional): its columns
+ * @dtype: (out) (optional): its dtype
+ * @error: return location for a #GError
+ *
+ * Reads the shape and dtype of the matrix a `.npy` file holds from its
+ * header alone (the file is checked as gst_shared_matrix_new_from_npy()
+ * checks it, except that the data is not read), e.g. to answer a caps
+ * query before the matrix is loaded.
+ *
+ * Returns: %TRUE on success; %FALSE with @error
+ *   (%GST_SHARED_MATRIX_ERROR_FILE, %GST_SHARED_MATRIX_ERROR_NPY)
+ */
+gboolean
+gst_shared_matrix_npy_get_shape (const gchar * path, guint64 * rows,
+    guint * cols, GstSharedMatrixDType * dtype, GError ** error)
+{
+  SmNpyInfo info;
+
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (!sm_npy_read_header (path, &info, error))
+    return FALSE;
+  if (rows)
+    *rows = info.rows;
+  if (cols)
+    *cols = info.cols;
+  if (dtype)
+    *dtype = info.dtype;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_copy_to:
  * @self: a #GstSharedMatrix
  * @format: the layout of the copy
- * @dest: where to write the copy
+ * @dest: (type gpointer) (not nullable): where to write the copy; from
+ *   bindings, the address of writable memory (in Python, a numpy array's
+ *   `arr.ctypes.data`)
  * @dest_size: size of @dest, must be gst_shared_matrix_get_size() for @format
  * @version: (out) (optional): the matrix version the copy shows
  * @error: return location for a #GError
  *
  * Copies the whole matrix to host memory, consistently: the copy shows the
  * matrix between two updates, never part of one.
+ *
+ * This is the one-copy read: the matrix goes straight into memory the
+ * caller owns (a snapshot buffer, a numpy array), where
+ * gst_shared_matrix_get_value() allocates new memory for each copy (and
+ * PyGObject copies that GBytes again into Python bytes). Python's
+ * `SharedMatrix.numpy ()` override uses it.
  *
  * Returns: %TRUE on success; %FALSE with @error when @dest_size is wrong
  *   (%GST_SHARED_MATRIX_ERROR_SIZE) or the device failed to read the
@@ -724,6 +803,21 @@ gst_shared_matrix_set_value (GstSharedMatrix * self, GBytes * data,
   return ok;
 }
 
+/* The sizes of one index and one delta value, after checking both types
+ * (the update layouts' common step). */
+static gboolean
+update_item_sizes (GstSharedMatrix * self, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixDType delta_dtype, guint * isize, guint * dsize,
+    GError ** error)
+{
+  if (!check_index_type (index_type, error) ||
+      !check_dtype (delta_dtype, "delta", error))
+    return FALSE;
+  *isize = gst_shared_matrix_index_type_size (index_type);
+  *dsize = gst_shared_matrix_dtype_size (delta_dtype);
+  return TRUE;
+}
+
 /**
  * gst_shared_matrix_parse_update: (skip)
  * @self: a #GstSharedMatrix
@@ -752,12 +846,9 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
   gsize record;
 
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
-  if (!check_index_type (index_type, error) ||
-      !check_dtype (delta_dtype, "delta", error))
+  if (!update_item_sizes (self, index_type, delta_dtype, &isize, &dsize,
+          error))
     return FALSE;
-
-  isize = gst_shared_matrix_index_type_size (index_type);
-  dsize = gst_shared_matrix_dtype_size (delta_dtype);
   record = isize + (gsize) self->shape.cols * dsize;
   if (size % record != 0) {
     g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
@@ -772,6 +863,51 @@ gst_shared_matrix_parse_update (GstSharedMatrix * self,
   *indices = data;
   /* an empty buffer may map to NULL, and NULL + 0 is undefined in C */
   *deltas = *n ? (const guint8 *) data + *n * isize : data;
+  return TRUE;
+}
+
+/**
+ * gst_shared_matrix_parse_update_tensors: (skip)
+ * @self: a #GstSharedMatrix
+ * @index_type: type of the ids
+ * @delta_dtype: dtype of the deltas
+ * @ids_size: size of the ids tensor in bytes
+ * @deltas_size: size of the deltas tensor in bytes
+ * @n: (out): N, the number of rows in the update
+ * @error: return location for a #GError
+ *
+ * Checks an update given as two tensors (NNStreamer's `other/tensors,
+ * num_tensors=2`: N ids, then cols × N deltas in memory of their own) for
+ * gst_shared_matrix_update(): the ids must be a whole number of indices and
+ * the deltas exactly N rows of the matrix's cols. Otherwise an error
+ * (%GST_SHARED_MATRIX_ERROR_SIZE) names the sizes.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+gst_shared_matrix_parse_update_tensors (GstSharedMatrix * self,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    gsize ids_size, gsize deltas_size, gsize * n, GError ** error)
+{
+  guint isize, dsize;
+  gsize row;
+
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  if (!update_item_sizes (self, index_type, delta_dtype, &isize, &dsize,
+          error))
+    return FALSE;
+  row = (gsize) self->shape.cols * dsize;
+  if (ids_size % isize != 0 || deltas_size / row != ids_size / isize ||
+      deltas_size % row != 0) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_SIZE,
+        "Ids tensor of %" G_GSIZE_FORMAT " bytes (%u-byte %s ids) and deltas "
+        "tensor of %" G_GSIZE_FORMAT " bytes (%" G_GSIZE_FORMAT "-byte rows of "
+        "%u %s) do not hold the same whole number of rows", ids_size, isize,
+        gst_shared_matrix_index_type_to_string (index_type), deltas_size, row,
+        self->shape.cols, gst_shared_matrix_dtype_to_string (delta_dtype));
+    return FALSE;
+  }
+  *n = ids_size / isize;
   return TRUE;
 }
 

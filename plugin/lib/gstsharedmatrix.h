@@ -93,6 +93,9 @@ GST_SHARED_MATRIX_API
 GBytes *gst_shared_matrix_get_value_full (GstSharedMatrix * self,
     GstSharedMatrixFormat format, GError ** error);
 GST_SHARED_MATRIX_API
+gboolean gst_shared_matrix_npy_get_shape (const gchar * path, guint64 * rows,
+    guint * cols, GstSharedMatrixDType * dtype, GError ** error);
+GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_copy_to (GstSharedMatrix * self,
     GstSharedMatrixFormat format, gpointer dest, gsize dest_size,
     guint64 * version, GError ** error);
@@ -106,6 +109,10 @@ gboolean gst_shared_matrix_parse_update (GstSharedMatrix * self,
     gconstpointer data, gsize size, gconstpointer * indices,
     gconstpointer * deltas, gsize * n, GError ** error);
 
+GST_SHARED_MATRIX_API
+gboolean gst_shared_matrix_parse_update_tensors (GstSharedMatrix * self,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    gsize ids_size, gsize deltas_size, gsize * n, GError ** error);
 GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update (GstSharedMatrix * self,
     GstSharedMatrixOp op, gconstpointer indices, gsize n,

@@ -163,14 +163,102 @@ gst_shared_matrix_update_info_set_format (GstSharedMatrixUpdateInfo * info,
   info->cols = cols;
 }
 
+/* NNStreamer's rank limit */
+#define MAX_TENSOR_RANK 16
+
+/* One NNStreamer tensor's dimensions ("d0:d1:…", innermost first, each in
+ * [1, @max_d0] for d0 and [1, G_MAXUINT64] for the others) into @dims;
+ * returns how many, 0 when malformed. */
+static guint
+split_dims (const gchar * str, guint64 max_d0, guint64 dims[MAX_TENSOR_RANK])
+{
+  gchar **parts = g_strsplit (str, ":", -1);
+  guint n = g_strv_length (parts), i;
+
+  if (n > MAX_TENSOR_RANK)
+    n = 0;
+  for (i = 0; i < n; i++)
+    if (!g_ascii_string_to_unsigned (g_strstrip (parts[i]), 10, 1,
+            i == 0 ? max_d0 : G_MAXUINT64, &dims[i], NULL))
+      n = 0;
+  g_strfreev (parts);
+  return n;
+}
+
+/* One tensor of an update: *@inner = d0, *@outer = the product of the
+ * other dimensions (1 when there are none), at most G_MAXINT each. */
+static gboolean
+parse_tensor_dims (const gchar * str, guint64 * inner, guint64 * outer)
+{
+  guint64 dims[MAX_TENSOR_RANK];
+  guint n = split_dims (str, G_MAXINT, dims), i;
+
+  *inner = dims[0];
+  *outer = 1;
+  for (i = 1; i < n; i++)
+    if (!g_uint64_checked_mul (outer, *outer, dims[i]) || *outer > G_MAXINT)
+      return FALSE;
+  return n > 0;
+}
+
+/* other/tensors, format=static, num_tensors=2: types "<index>,<dtype>"
+ * (NNStreamer's names: no bfloat16), dimensions "N,cols:N" (the ids may
+ * also be "1:N"): both tensors must agree on N. */
+static gboolean
+update_info_from_tensors (GstSharedMatrixUpdateInfo * info,
+    const GstStructure * s)
+{
+  const gchar *format = gst_structure_get_string (s, "format");
+  const gchar *types = gst_structure_get_string (s, "types");
+  const gchar *dims = gst_structure_get_string (s, "dimensions");
+  GstSharedMatrixIndexType index_type;
+  GstSharedMatrixDType dtype;
+  gchar **t = NULL, **d = NULL;
+  guint64 ids_inner, ids_outer, cols, n;
+  gint num_tensors = 0;
+  gboolean ok;
+
+  ok = g_strcmp0 (format, "static") == 0 &&
+      gst_structure_get_int (s, "num_tensors", &num_tensors) &&
+      num_tensors == 2 && types && dims;
+  if (ok) {
+    t = g_strsplit (types, ",", -1);
+    d = g_strsplit (dims, ",", -1);
+    ok = g_strv_length (t) == 2 && g_strv_length (d) == 2 &&
+        gst_shared_matrix_index_type_from_string (g_strstrip (t[0]),
+        &index_type) &&
+        gst_shared_matrix_dtype_from_string (g_strstrip (t[1]), &dtype) &&
+        dtype != GST_SHARED_MATRIX_DTYPE_BFLOAT16 &&
+        parse_tensor_dims (d[0], &ids_inner, &ids_outer) &&
+        parse_tensor_dims (d[1], &cols, &n) &&
+        ids_inner * ids_outer == n && (ids_inner == 1 || ids_outer == 1);
+  }
+  g_strfreev (t);
+  g_strfreev (d);
+  if (!ok)
+    return FALSE;
+
+  gst_shared_matrix_update_info_set_format (info, dtype, index_type, cols);
+  info->layout = GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS;
+  return TRUE;
+}
+
 /**
  * gst_shared_matrix_update_info_from_caps:
  * @info: (out caller-allocates): the info to fill
  * @caps: caps to parse
  *
- * Parses fixed `application/x-matrix-update` caps: `dtype` and
- * `index-type` must name a dtype and an index type, `cols` must be a
- * positive int. @info is left unchanged when the caps are refused.
+ * Parses fixed update caps of either layout:
+ * - `application/x-matrix-update`: `dtype` and `index-type` must name a
+ *   dtype and an index type, `cols` must be a positive int (layout
+ *   %GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED);
+ * - NNStreamer's `other/tensors, format=static, num_tensors=2`: `types`
+ *   an index type and a dtype NNStreamer knows (`int32,float32`, …; not
+ *   bfloat16), `dimensions` the ids (`N` or `1:N`) and the deltas
+ *   (`cols:N`, innermost first; further dimensions of 1 allowed), with the
+ *   same N (layout %GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS).
+ *
+ * @info is left unchanged when the caps are refused.
  *
  * Returns: %TRUE when @caps are fixed, valid update caps
  */
@@ -185,8 +273,12 @@ gst_shared_matrix_update_info_from_caps (GstSharedMatrixUpdateInfo * info,
 
   g_return_val_if_fail (info != NULL, FALSE);
 
-  s = fixed_structure (caps, GST_SHARED_MATRIX_UPDATE_MEDIA_TYPE);
-  if (s == NULL || !get_dtype_field (s, "dtype", &dtype) ||
+  s = fixed_structure (caps, NULL);
+  if (s && gst_structure_has_name (s, GST_SHARED_MATRIX_TENSOR_MEDIA_TYPE))
+    return update_info_from_tensors (info, s);
+  if (s == NULL ||
+      !gst_structure_has_name (s, GST_SHARED_MATRIX_UPDATE_MEDIA_TYPE) ||
+      !get_dtype_field (s, "dtype", &dtype) ||
       !get_index_type_field (s, &index_type) ||
       !gst_structure_get_int (s, "cols", &cols) || cols < 1)
     return FALSE;
@@ -199,7 +291,9 @@ gst_shared_matrix_update_info_from_caps (GstSharedMatrixUpdateInfo * info,
  * gst_shared_matrix_update_info_to_caps:
  * @info: an info with cols set
  *
- * Builds the fixed update caps @info describes.
+ * Builds the fixed update caps @info describes. For the tensors layout,
+ * `other/tensors, format=static, num_tensors=2, types=<index>,<dtype>`
+ * without dimensions (they name N, which the info does not hold).
  *
  * Returns: (transfer full) (nullable): new caps, %NULL when @info has no
  *   valid cols (0 or more than %G_MAXINT)
@@ -211,6 +305,18 @@ gst_shared_matrix_update_info_to_caps (const GstSharedMatrixUpdateInfo * info)
 
   if (info->cols == 0 || info->cols > G_MAXINT)
     return NULL;
+  if (info->layout == GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS) {
+    GstCaps *caps;
+    gchar *types = g_strdup_printf ("%s,%s",
+        gst_shared_matrix_index_type_to_string (info->index_type),
+        gst_shared_matrix_dtype_to_string (info->dtype));
+
+    caps = gst_caps_new_simple (GST_SHARED_MATRIX_TENSOR_MEDIA_TYPE,
+        "format", G_TYPE_STRING, "static", "num_tensors", G_TYPE_INT, 2,
+        "types", G_TYPE_STRING, types, NULL);
+    g_free (types);
+    return caps;
+  }
   return gst_caps_new_simple (GST_SHARED_MATRIX_UPDATE_MEDIA_TYPE,
       "dtype", G_TYPE_STRING, gst_shared_matrix_dtype_to_string (info->dtype),
       "index-type", G_TYPE_STRING,
@@ -255,7 +361,7 @@ gst_shared_matrix_update_info_is_equal (const GstSharedMatrixUpdateInfo * info,
 {
   g_return_val_if_fail (info != NULL && other != NULL, FALSE);
   return info->dtype == other->dtype && info->index_type == other->index_type
-      && info->cols == other->cols;
+      && info->cols == other->cols && info->layout == other->layout;
 }
 
 /* ---- snapshots ----------------------------------------------------------- */
@@ -376,25 +482,17 @@ gst_shared_matrix_tensor_info_set_format (GstSharedMatrixTensorInfo * info,
 static gboolean
 parse_dimensions (const gchar * str, guint64 * rows, guint * cols)
 {
-  gchar **dims = g_strsplit (str, ":", -1);
-  guint n = g_strv_length (dims), i;
-  gboolean ok = n >= 1;
+  guint64 dims[MAX_TENSOR_RANK];
+  guint n = split_dims (str, G_MAXINT, dims), i;
 
-  *rows = 1;
-  for (i = 0; ok && i < n; i++) {
-    guint64 d;
-
-    ok = g_ascii_string_to_unsigned (g_strstrip (dims[i]), 10, 1,
-        i == 0 ? G_MAXINT : G_MAXUINT64, &d, NULL);
-    if (i == 0)
-      *cols = (guint) d;
-    else if (i == 1)
-      *rows = d;
-    else
-      ok = ok && d == 1;
-  }
-  g_strfreev (dims);
-  return ok;
+  if (n == 0)
+    return FALSE;
+  *cols = (guint) dims[0];
+  *rows = n > 1 ? dims[1] : 1;
+  for (i = 2; i < n; i++)
+    if (dims[i] != 1)
+      return FALSE;
+  return TRUE;
 }
 
 /* other/tensors: one static tensor; format and num_tensors are checked

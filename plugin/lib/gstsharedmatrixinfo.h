@@ -58,6 +58,29 @@ G_BEGIN_DECLS
 #define GST_SHARED_MATRIX_IDS_MEDIA_TYPE "application/x-matrix-ids"
 
 /**
+ * GST_SHARED_MATRIX_TENSORS_UPDATE_TYPES_LIST:
+ *
+ * The `types` of an NNStreamer update (ids tensor, deltas tensor), as a
+ * caps list string: only type names NNStreamer defines (it has no
+ * bfloat16).
+ */
+#define GST_SHARED_MATRIX_TENSORS_UPDATE_TYPES_LIST \
+    "{ \"int32,float32\", \"int32,float64\", \"int32,float16\", " \
+    "\"int64,float32\", \"int64,float64\", \"int64,float16\" }"
+
+/**
+ * GST_SHARED_MATRIX_TENSORS_UPDATE_CAPS_TEMPLATE:
+ *
+ * Template caps of an update stream from NNStreamer (a `tensor_filter`
+ * computing gradients): two static tensors, the row ids (`N` or `1:N`) and
+ * the deltas (`cols:N`, innermost first), one #GstMemory each.
+ */
+#define GST_SHARED_MATRIX_TENSORS_UPDATE_CAPS_TEMPLATE \
+    GST_SHARED_MATRIX_TENSOR_MEDIA_TYPE ", format = (string) static, " \
+    "num_tensors = (int) 2, " \
+    "types = (string) " GST_SHARED_MATRIX_TENSORS_UPDATE_TYPES_LIST
+
+/**
  * GST_SHARED_MATRIX_UPDATE_CAPS_TEMPLATE:
  *
  * Template caps of an update stream (any dtype, index type and cols).
@@ -118,16 +141,19 @@ G_BEGIN_DECLS
  * @dtype: dtype of the deltas
  * @index_type: integer type of the row indices
  * @cols: values in one delta row (>= 1 once set from caps)
+ * @layout: how a buffer holds the indices and deltas: packed
+ *   (`application/x-matrix-update`) or as two NNStreamer tensors
+ *   (`other/tensors, num_tensors=2`)
  *
- * What `application/x-matrix-update` caps say about an update stream. One
- * record is one index followed by one delta row: see
- * gst_shared_matrix_update_info_record_size().
+ * What update caps say about an update stream. One record is one index
+ * and one delta row: see gst_shared_matrix_update_info_record_size().
  */
 typedef struct
 {
   GstSharedMatrixDType dtype;
   GstSharedMatrixIndexType index_type;
   guint cols;
+  GstSharedMatrixUpdateLayout layout;
 
   /*< private >*/
   gpointer _gst_reserved[GST_PADDING];

@@ -155,6 +155,22 @@ typedef enum
 } GstSharedMatrixOptimizer;
 
 /**
+ * GstSharedMatrixUpdateLayout:
+ * @GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED: `application/x-matrix-update`:
+ *   one memory, N indices immediately followed by N × cols deltas
+ * @GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS: NNStreamer's `other/tensors,
+ *   format=static, num_tensors=2`: an ids tensor (N int32/int64) and a
+ *   deltas tensor (cols × N, innermost first), one #GstMemory each
+ *
+ * How an update buffer holds its indices and deltas.
+ */
+typedef enum
+{
+  GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED = 0,
+  GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS = 1,
+} GstSharedMatrixUpdateLayout;
+
+/**
  * GST_SHARED_MATRIX_ERROR:
  *
  * Error domain of the shared matrix library. Codes are #GstSharedMatrixError.

@@ -1023,22 +1023,14 @@ load_from_mapping (const gchar * path, GMappedFile * mapped,
  * mapping of the file. As with any mmap, a file truncated by someone else
  * while mapped makes later reads fault; we write our own files by atomic
  * rename, which never truncates a mapped file in place. */
-GBytes *
-sm_npy_load (const gchar * path, SmNpyInfo * info,
-    GError ** error)
+/* The file at @path, mapped, or NULL with @error naming it. */
+static GMappedFile *
+map_npy_file (const gchar * path, GError ** error)
 {
-  SmNpyInfo local_info;
   GMappedFile *mapped;
   GError *local = NULL;
-  GBytes *data;
   struct stat st;
   int fd;
-
-  g_return_val_if_fail (path != NULL, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  if (info == NULL)
-    info = &local_info;
 
   /* Our own open () rather than g_mapped_file_new () so that the error can
    * name the path and the plain OS error, and a FIFO cannot block it. */
@@ -1059,8 +1051,46 @@ sm_npy_load (const gchar * path, SmNpyInfo * info,
     g_set_error (error, GST_SHARED_MATRIX_ERROR, GST_SHARED_MATRIX_ERROR_FILE,
         "%s: cannot map the .npy file: %s", path, local->message);
     g_clear_error (&local);
-    return NULL;
   }
+  return mapped;
+}
+
+/* Reads only the header of the .npy file at @path (shape and dtype), with
+ * the checks of sm_npy_parse_header (); errors name the file. */
+gboolean
+sm_npy_read_header (const gchar * path, SmNpyInfo * info, GError ** error)
+{
+  GMappedFile *mapped = map_npy_file (path, error);
+  GError *local = NULL;
+  gboolean ok;
+
+  if (mapped == NULL)
+    return FALSE;
+  ok = sm_npy_parse_header ((const guint8 *)
+      g_mapped_file_get_contents (mapped), g_mapped_file_get_length (mapped),
+      info, &local);
+  if (!ok)
+    g_propagate_prefixed_error (error, local, "%s: ", path);
+  g_mapped_file_unref (mapped);
+  return ok;
+}
+
+GBytes *
+sm_npy_load (const gchar * path, SmNpyInfo * info,
+    GError ** error)
+{
+  SmNpyInfo local_info;
+  GMappedFile *mapped;
+  GBytes *data;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (info == NULL)
+    info = &local_info;
+  mapped = map_npy_file (path, error);
+  if (mapped == NULL)
+    return NULL;
 
   data = load_from_mapping (path, mapped, info, error);
   g_mapped_file_unref (mapped);

@@ -40,6 +40,10 @@ gboolean sm_npy_parse_header (const guint8 * data, gsize size,
 /* Load a whole .npy file: shape, dtype and the data as row-major little-endian
  * bytes of exactly rows * cols * dtype size (converted from Fortran order or
  * big-endian when needed). Errors name the file. */
+/* Read only the header of a .npy file (shape, dtype). Errors name the file. */
+gboolean sm_npy_read_header (const gchar * path, SmNpyInfo * info,
+    GError ** error);
+
 GBytes *sm_npy_load (const gchar * path,
     SmNpyInfo * info, GError ** error);
 

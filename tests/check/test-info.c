@@ -324,6 +324,55 @@ GST_START_TEST (test_ids_info)
 
 GST_END_TEST;
 
+/* NNStreamer's two-tensor updates: types and dimensions parsed, the
+ * tensors layout set; packed caps keep the packed layout. */
+GST_START_TEST (test_update_info_tensors)
+{
+  static const gchar *refused[] = {
+    "other/tensors, format=static, num_tensors=2, "
+        "types=\"int32,bfloat16\", dimensions=\"2,3:2\"",
+    "other/tensors, format=static, num_tensors=1, types=float32, "
+        "dimensions=3:2",
+    "other/tensors, format=static, num_tensors=2, "
+        "types=\"int32,float32\", dimensions=\"2,3:4\"",
+    "other/tensors, format=static, num_tensors=2, "
+        "types=\"int32,float32\", dimensions=\"2:2,3:4\"",
+  };
+  GstSharedMatrixUpdateInfo info;
+  GstCaps *c;
+  guint i;
+
+  c = caps ("other/tensors, format=static, num_tensors=2, "
+      "types=\"int64,float16\", dimensions=\"1:200,100:200:1:1\", "
+      "framerate=0/1");
+  fail_unless (gst_shared_matrix_update_info_from_caps (&info, c));
+  fail_unless_equals_int (info.layout, GST_SHARED_MATRIX_UPDATE_LAYOUT_TENSORS);
+  fail_unless_equals_int (info.index_type, GST_SHARED_MATRIX_INDEX_TYPE_INT64);
+  fail_unless_equals_int (info.dtype, GST_SHARED_MATRIX_DTYPE_FLOAT16);
+  fail_unless_equals_int (info.cols, 100);
+  gst_caps_unref (c);
+  c = gst_shared_matrix_update_info_to_caps (&info);
+  fail_unless_equals_string (gst_structure_get_string (gst_caps_get_structure
+          (c, 0), "types"), "int64,float16");
+  gst_caps_unref (c);
+
+  c = caps ("application/x-matrix-update, dtype=float32, index-type=int32, "
+      "cols=3");
+  fail_unless (gst_shared_matrix_update_info_from_caps (&info, c));
+  fail_unless_equals_int (info.layout, GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED);
+  gst_caps_unref (c);
+
+  /* refused: bfloat16, one tensor, N differing, ids of two non-1 dims */
+  for (i = 0; i < G_N_ELEMENTS (refused); i++) {
+    c = caps (refused[i]);
+    fail_if (gst_shared_matrix_update_info_from_caps (&info, c), "%s",
+        refused[i]);
+    gst_caps_unref (c);
+  }
+}
+
+GST_END_TEST;
+
 static Suite *
 info_suite (void)
 {
@@ -332,6 +381,7 @@ info_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_update_info_round_trip);
+  tcase_add_test (tc, test_update_info_tensors);
   tcase_add_test (tc, test_update_info_from_string);
   tcase_add_test (tc, test_update_info_rejects);
   tcase_add_test (tc, test_update_info_record_size);

@@ -17,6 +17,7 @@
 #include <glib/gstdio.h>
 
 #include "gstsharedmatrix.h"
+#include "gstsharedmatrixregistry.h"
 #include "random.h"
 #include "reference.h"
 
@@ -1574,15 +1575,20 @@ from_sharedmatrix (GstMessage * msg)
       (gst_element_get_factory (GST_ELEMENT (src))), "sharedmatrix");
 }
 
+/* @late: a matrix registered under the name "late" after the pipeline was
+ * built (so that its shape is unknown while linking), or NULL */
 static GstMessage *
-run_to_eos_or_error (const gchar * description, guint * sharedmatrix_errors)
+run_to_eos_or_error (const gchar * description, guint * sharedmatrix_errors,
+    GstSharedMatrix * late)
 {
   GError *err = NULL;
   GstElement *pipeline = gst_parse_launch (description, &err);
   GstBus *bus;
   GstMessage *msg, *other;
 
-  fail_unless (pipeline != NULL, "%s", err ? err->message : "?");
+  fail_unless (pipeline != NULL && err == NULL, "%s", err ? err->message : "?");
+  if (late)
+    fail_unless (gst_shared_matrix_register (late, "late", NULL));
   bus = gst_element_get_bus (pipeline);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
@@ -1609,17 +1615,31 @@ GST_START_TEST (test_snapshot_shape_capsfilter)
   GError *err = NULL;
   guint errors;
 
+  GstSharedMatrix *late = new_app_matrix (100, 4, NULL);
+  GstElement *pipeline;
+
   msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
       "! sharedmatrix rows=100 cols=4 "
-      "! other/tensors,dimensions=(string)4:100 ! fakesink", &errors);
+      "! other/tensors,dimensions=(string)4:100 ! fakesink", &errors, NULL);
   fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
   fail_unless_equals_int (errors, 0);
   gst_message_unref (msg);
 
-  /* refused once, posted once however often upstream retries */
-  msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
+  /* a shape known before start (rows, cols): the wrong one does not link */
+  pipeline = gst_parse_launch ("updatetestsrc num-buffers=3 rows=100 cols=4 "
       "! sharedmatrix rows=100 cols=4 "
-      "! other/tensors,dimensions=(string)4:99 ! fakesink", &errors);
+      "! other/tensors,dimensions=(string)4:99 ! fakesink", &err);
+  fail_unless (err != NULL && err->code == GST_PARSE_ERROR_LINK,
+      "linked a capsfilter of another shape");
+  g_clear_error (&err);
+  gst_clear_object (&pipeline);
+
+  /* known only at start: refused once, posted once however often upstream
+   * retries */
+  msg = run_to_eos_or_error ("updatetestsrc num-buffers=3 rows=100 cols=4 "
+      "! sharedmatrix matrix-name=late "
+      "! other/tensors,dimensions=(string)4:99 ! fakesink", &errors, late);
+  gst_object_unref (late);
   fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_ERROR);
   fail_unless_equals_int (errors, 1);
   gst_message_parse_error (msg, &err, NULL);
@@ -1628,6 +1648,249 @@ GST_START_TEST (test_snapshot_shape_capsfilter)
       "%s", err->message);
   g_error_free (err);
   gst_message_unref (msg);
+}
+
+GST_END_TEST;
+
+/* ---- NNStreamer tensors in ------------------------------------------------ */
+
+#define NNS_ROWS 40
+#define NNS_COLS 6
+#define NNS_N 30
+
+/* other/tensors, num_tensors=2: the ids tensor and the deltas tensor in a
+ * GstMemory each, as NNStreamer's tensor_filter produces them */
+static GstBuffer *
+make_tensors_update (const gint32 * idx, guint n, const float *d, guint cols,
+    guint64 offset)
+{
+  gsize dsize = (gsize) n * cols * 4;
+  gpointer ids = g_memdup2 (idx, n * 4), deltas = g_memdup2 (d, dsize);
+  GstBuffer *buf = gst_buffer_new ();
+
+  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0, ids, n * 4, 0,
+          n * 4, ids, g_free));
+  gst_buffer_append_memory (buf, gst_memory_new_wrapped (0, deltas, dsize, 0,
+          dsize, deltas, g_free));
+  GST_BUFFER_OFFSET (buf) = offset;
+  return buf;
+}
+
+/* The same random updates through the packed layout and through two-memory
+ * NNStreamer tensors (ids as "N" and as "1:N") give the same matrix, bit
+ * for bit, equal to the reference. */
+GST_START_TEST (test_nnstreamer_tensors_in)
+{
+  static const gchar *ids_dims[] = { "30", "1:30", "30:1:1:1" };
+  gint32 idx[3][NNS_N];
+  float d[3][NNS_N * NNS_COLS];
+  float ref[NNS_ROWS * NNS_COLS] = { 0 }, ref2[NNS_ROWS * NNS_COLS];
+  guint64 state = 7;
+  GstElement *packed_el = new_element ("rows", (guint64) NNS_ROWS, "cols",
+      NNS_COLS, NULL);
+  GstHarness *packed = harness_for (packed_el, NULL, FALSE);
+  guint b, v;
+
+  set_update_caps (packed, NNS_COLS);
+  for (b = 0; b < 3; b++) {
+    random_update (&state, NNS_ROWS, NNS_COLS, idx[b], NNS_N, d[b]);
+    fail_unless_equals_int (push_update (packed, idx[b], NNS_N, d[b],
+            NNS_COLS, b * GST_SECOND, b), GST_FLOW_OK);
+    test_ref_update_f32 (ref, NNS_ROWS, NNS_COLS, GST_SHARED_MATRIX_OP_ADD,
+        idx[b], NNS_N, d[b]);
+  }
+  assert_matrix_equals (packed_el, ref, NNS_ROWS, NNS_COLS);
+
+  for (v = 0; v < G_N_ELEMENTS (ids_dims); v++) {
+    GstElement *el = new_element ("rows", (guint64) NNS_ROWS, "cols",
+        NNS_COLS, NULL);
+    GstBus *bus;
+    GstHarness *h = harness_for (el, &bus, FALSE);
+    gchar *caps = g_strdup_printf ("other/tensors, format=static, "
+        "num_tensors=2, types=\"int32,float32\", dimensions=\"%s,%u:%u\", "
+        "framerate=0/1", ids_dims[v], NNS_COLS, NNS_N);
+
+    gst_harness_set_src_caps_str (h, caps);
+    for (b = 0; b < 3; b++)
+      fail_unless_equals_int (gst_harness_push (h,
+              make_tensors_update (idx[b], NNS_N, d[b], NNS_COLS, b)),
+          GST_FLOW_OK);
+    assert_no_error (bus);
+    assert_matrix_equals (el, ref, NNS_ROWS, NNS_COLS);
+    fail_unless_equals_uint64 (get_u64 (el, "last-offset"), 2);
+    fail_unless_equals_uint64 (get_u64 (el, "rows-applied"), 3 * NNS_N);
+    /* both tensors in one memory (a gdpdepay replay): the packed layout */
+    memcpy (ref2, ref, sizeof (ref));
+    test_ref_update_f32 (ref2, NNS_ROWS, NNS_COLS, GST_SHARED_MATRIX_OP_ADD,
+        idx[0], NNS_N, d[0]);
+    fail_unless_equals_int (push_update (h, idx[0], NNS_N, d[0], NNS_COLS, 0,
+            3), GST_FLOW_OK);
+    assert_no_error (bus);
+    assert_matrix_equals (el, ref2, NNS_ROWS, NNS_COLS);
+    g_free (caps);
+    teardown (h, el, bus);
+  }
+  teardown (packed, packed_el, NULL);
+}
+
+GST_END_TEST;
+
+/* A tensors buffer that is not two memories of matching N: an error naming
+ * what was found, matrix unchanged; bfloat16 (not an NNStreamer type) and
+ * ids/deltas of different N are refused at caps. */
+GST_START_TEST (test_nnstreamer_tensors_malformed)
+{
+  gint32 idx[4] = { 1, 2, 3, 4 };
+  float d[4 * NNS_COLS] = { 1 };
+  float ref[NNS_ROWS * NNS_COLS] = { 0 };
+  GstElement *el = new_element ("rows", (guint64) NNS_ROWS, "cols",
+      NNS_COLS, NULL);
+  GstBus *bus;
+  GstHarness *h = harness_for (el, &bus, FALSE);
+  GstBuffer *buf;
+  GstCaps *refused;
+  gchar *text;
+
+  gst_harness_set_src_caps_str (h, "other/tensors, format=static, "
+      "num_tensors=2, types=\"int32,float32\", dimensions=\"4,6:4\"");
+  /* three memories */
+  buf = make_tensors_update (idx, 4, d, NNS_COLS, 0);
+  gst_buffer_append_memory (buf, gst_allocator_alloc (NULL, 4, NULL));
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_ERROR);
+  text = pop_error_text (bus);
+  fail_unless (strstr (text, "3 memories") != NULL, "%s", text);
+  g_free (text);
+  /* 4 ids, 3 delta rows */
+  buf = make_tensors_update (idx, 4, d, NNS_COLS, 1);
+  fail_unless (gst_buffer_resize_range (buf, 1, 1, 0, 3 * NNS_COLS * 4));
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_ERROR);
+  text = pop_error_text (bus);
+  fail_unless (strstr (text, "16 bytes") != NULL &&
+      strstr (text, "72 bytes") != NULL, "sizes not named: %s", text);
+  g_free (text);
+  assert_matrix_equals (el, ref, NNS_ROWS, NNS_COLS);
+  fail_unless_equals_uint64 (get_u64 (el, "version"), 0);
+
+  refused = gst_caps_from_string ("other/tensors, format=static, "
+      "num_tensors=2, types=\"int32,bfloat16\", dimensions=\"4,6:4\"");
+  fail_unless (!gst_shared_matrix_update_info_from_caps
+      (&(GstSharedMatrixUpdateInfo) { 0 }, refused));
+  gst_caps_unref (refused);
+  refused = gst_caps_from_string ("other/tensors, format=static, "
+      "num_tensors=2, types=\"int64,float16\", dimensions=\"4,6:5\"");
+  fail_unless (!gst_shared_matrix_update_info_from_caps
+      (&(GstSharedMatrixUpdateInfo) { 0 }, refused));
+  gst_caps_unref (refused);
+  teardown (h, el, bus);
+}
+
+GST_END_TEST;
+
+/* snapshot-every=3 and 6 updates: the snapshot after the 6th already
+ * shows the final version, so EOS adds none (NNStreamer consumers saw the
+ * same matrix twice); one more update and EOS snapshots again. */
+GST_START_TEST (test_no_repeated_snapshot_at_eos)
+{
+  float d[SNAP_N * SNAP_COLS];
+  gint32 idx[SNAP_N];
+  guint64 state = 3;
+  GstElement *el = new_element ("rows", (guint64) SNAP_ROWS, "cols",
+      SNAP_COLS, "snapshot-every", 3, NULL);
+  GstHarness *h = harness_for (el, NULL, TRUE);
+  GstSegment segment;
+  guint i, round;
+
+  gst_harness_set_sink_caps_str (h, "other/tensors, format=static, "
+      "num_tensors=1, types=float32, dimensions=(string)4:8, framerate=0/1");
+  set_update_caps (h, SNAP_COLS);
+  for (round = 0; round < 2; round++) {
+    GstBuffer *buf;
+
+    for (i = 0; i < 6 + round; i++) {
+      random_update (&state, SNAP_ROWS, SNAP_COLS, idx, SNAP_N, d);
+      fail_unless_equals_int (push_update (h, idx, SNAP_N, d, SNAP_COLS,
+              i * GST_MSECOND, i), GST_FLOW_OK);
+    }
+    fail_unless_equals_int (gst_harness_buffers_in_queue (h), 2);
+    gst_buffer_unref (gst_harness_pull (h));
+    buf = gst_harness_pull (h);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), round ? 12 : 6);
+    gst_buffer_unref (buf);
+    fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+    /* round 0: version 6 was just pushed; round 1: version 13 was not */
+    fail_unless_equals_int (gst_harness_buffers_in_queue (h), round);
+    if (round) {
+      buf = gst_harness_pull (h);
+      fail_unless_equals_uint64 (GST_BUFFER_OFFSET (buf), 13);
+      gst_buffer_unref (buf);
+    }
+    gst_segment_init (&segment, GST_FORMAT_TIME);
+    gst_harness_push_event (h, gst_event_new_flush_start ());
+    gst_harness_push_event (h, gst_event_new_flush_stop (TRUE));
+    gst_harness_push_event (h, gst_event_new_segment (&segment));
+  }
+  teardown (h, el, NULL);
+}
+
+GST_END_TEST;
+
+/* The src pad's caps query answer; @first_only: just its first structure
+ * (raw other/tensors, before application/x-npy and delta updates) */
+static GstCaps *
+query_src_caps (GstElement * el, gboolean first_only)
+{
+  GstPad *src = gst_element_get_static_pad (el, "src");
+  GstCaps *caps = gst_pad_query_caps (src, NULL);
+
+  gst_object_unref (src);
+  if (first_only) {
+    GstCaps *all = caps;
+
+    fail_unless_equals_int (gst_caps_get_size (all), 3);
+    caps = gst_caps_copy_nth (all, 0);
+    gst_caps_unref (all);
+  }
+  return caps;
+}
+
+/* In NULL/READY, before the matrix exists, the src pad's caps query answers
+ * the fixed snapshot caps of the shape the element will have: from rows,
+ * cols and dtype, or from the header of the location file; with nothing
+ * to go by, the template. */
+GST_START_TEST (test_src_caps_before_start)
+{
+  GstElement *el = new_element ("rows", (guint64) 70000, "cols", 100,
+      "dtype", GST_SHARED_MATRIX_DTYPE_FLOAT16, NULL);
+  GstSharedMatrix *m = new_app_matrix (5, 3, NULL);
+  gchar *path = g_build_filename (g_get_tmp_dir (), "sm-caps-XXXXXX.npy", NULL);
+  GstCaps *caps;
+  GError *err = NULL;
+  gint fd;
+
+  caps = query_src_caps (el, TRUE);
+  assert_tensor_caps (caps, 70000, 100, "float16");
+  gst_caps_unref (caps);
+  gst_object_unref (el);
+
+  fd = g_mkstemp (path);
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (gst_shared_matrix_save_npy (m, path, &err), "%s",
+      err ? err->message : "");
+  el = new_element ("location", path, NULL);
+  caps = query_src_caps (el, TRUE);
+  assert_tensor_caps (caps, 5, 3, "float32");
+  gst_caps_unref (caps);
+  gst_object_unref (el);
+
+  el = new_element (NULL, NULL);
+  caps = query_src_caps (el, FALSE);
+  fail_if (gst_caps_is_fixed (caps));
+  gst_caps_unref (caps);
+  gst_object_unref (el);
+  g_unlink (path);
+  g_free (path);
+  gst_object_unref (m);
 }
 
 GST_END_TEST;
@@ -1671,6 +1934,10 @@ sharedmatrix_suite (void)
   tcase_add_test (tc, test_state_changes);
   tcase_add_test (tc, test_snapshot_shape_capsfilter);
   tcase_add_test (tc, test_allocation_query_cpu);
+  tcase_add_test (tc, test_nnstreamer_tensors_in);
+  tcase_add_test (tc, test_nnstreamer_tensors_malformed);
+  tcase_add_test (tc, test_no_repeated_snapshot_at_eos);
+  tcase_add_test (tc, test_src_caps_before_start);
   return s;
 }
 

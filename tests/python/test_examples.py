@@ -177,3 +177,62 @@ def test_demo(tmp):
     expect("updates applied : 20" in stdout and "equals the live matrix" in stdout
            and "full-copy path" in stdout, f"unexpected output:\n{stdout}")
     note("20 updates, snapshot equals the live matrix, timings printed")
+
+
+def _offsets_pts(pipeline_desc, probe_on):
+    """Runs a pipeline; returns [(OFFSET, PTS, size)] of the buffers that
+    leave element @probe_on's src pad."""
+    seen = []
+    p = Gst.parse_launch(pipeline_desc)
+
+    def probe(pad, info):
+        b = info.get_buffer()
+        seen.append((b.offset, b.pts, b.get_size()))
+        return Gst.PadProbeReturn.OK
+
+    p.get_by_name(probe_on).get_static_pad("src").add_probe(Gst.PadProbeType.BUFFER, probe)
+    p.set_state(Gst.State.PLAYING)
+    msg = p.get_bus().timed_pop_filtered(60 * Gst.SECOND,
+                                         Gst.MessageType.EOS | Gst.MessageType.ERROR)
+    p.set_state(Gst.State.NULL)
+    expect(msg is not None and msg.type == Gst.MessageType.EOS,
+           f"{pipeline_desc}: {msg.parse_error() if msg else 'timeout'}")
+    return seen
+
+
+def test_record_replay(tmp):
+    if Gst.ElementFactory.find("gdppay") is None:
+        skip_reason = "gdppay not found (gstreamer1.0-plugins-bad)"
+        import pytest
+        pytest.skip(skip_reason)
+    out = run_example(["record-replay.sh", tmp])
+    expect("equal: True" in out, out)
+    first = updatetestsrc_stream(1000, 16, 50, 1, 30)
+    second = updatetestsrc_stream(1000, 16, 7, 2, 30)
+    want = replay(1000, 16, first + second)
+    for name in ("replayed.npy", "resumed.npy"):
+        got = np.load(os.path.join(tmp, name))
+        expect(np.array_equal(got, want), f"{name} differs from the numpy replay")
+    # the recording keeps every buffer: its OFFSET and its varying size
+    rec = os.path.join(tmp, "updates.gdp")
+    seen = _offsets_pts(f"filesrc location={rec} ! gdpdepay name=d ! fakesink", "d")
+    expect([o for o, _, _ in seen] == list(range(60)), f"offsets {[o for o, _, _ in seen]}")
+    expect([n for _, _, n in seen] == [50 * 68] * 30 + [7 * 68] * 30, "buffer sizes")
+    note(f"replayed {len(seen)} updates of two sizes, offsets 0..59")
+
+
+def test_gdp_keeps_offsets_and_live_pts(tmp):
+    """updatetestsrc is-live=true stamps running time; a gdppay recording
+    replays the same OFFSETs and PTS."""
+    if Gst.ElementFactory.find("gdppay") is None:
+        import pytest
+        pytest.skip("gdppay not found (gstreamer1.0-plugins-bad)")
+    rec = os.path.join(tmp, "live.gdp")
+    live = _offsets_pts("updatetestsrc is-live=true rows=100 cols=4 batch=3 num-buffers=8 "
+                        f"name=s ! gdppay ! filesink location={rec}", "s")
+    replayed = _offsets_pts(f"filesrc location={rec} ! gdpdepay name=d ! fakesink", "d")
+    expect(replayed == live, f"replayed {replayed} != recorded {live}")
+    pts = [p for _, p, _ in live]
+    expect(all(p != Gst.CLOCK_TIME_NONE for p in pts) and pts == sorted(pts),
+           f"live PTS {pts}")
+    note(f"live PTS {pts[0]}..{pts[-1]} ns kept by gdppay/gdpdepay")
