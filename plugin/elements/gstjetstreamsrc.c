@@ -78,6 +78,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 /* a fetch waits at most this long, so that unlock () is answered soon */
 #define FETCH_TIMEOUT_MS 100
 #define FETCH_BATCH 64
+/* empty fetches after a delivery that said more were pending, for this
+ * long, mean a lost delivery: one empty fetch alone may be a busy server
+ * (a reset then would cost a consumer re-creation for nothing) */
+#define LOST_DELIVERY_WAIT_US (1000 * 1000)
 
 enum
 {
@@ -123,6 +127,11 @@ typedef struct
   guint64 last_cseq;            /* consumer sequence of the last delivery */
   guint64 last_pushed_sseq;
   guint64 last_num_pending;     /* the last delivery's count of those after */
+  gint64 starved_since;         /* monotonic µs of the first empty fetch
+                                 * after a delivery that said more were
+                                 * pending, 0 = none */
+  GSList *old_subs;             /* replaced subscriptions, destroyed in stop ()
+                                 * once the connection is closed */
   gchar *caps_str;
   gint64 idle_since;            /* monotonic µs */
   gint64 outage_since;          /* monotonic µs, 0 = connected */
@@ -261,6 +270,20 @@ drop_batch (State * st)
   st->next = 0;
 }
 
+/* Closes the connection (which joins libnats's reader thread), then
+ * destroys the subscriptions: nothing can deliver to them any more. */
+static void
+disconnect (State * st)
+{
+  if (st->sub) {
+    st->old_subs = g_slist_prepend (st->old_subs, st->sub);
+    st->sub = NULL;
+  }
+  sm_js_disconnect (&st->nc, &st->js);
+  g_slist_free_full (st->old_subs, (GDestroyNotify) natsSubscription_Destroy);
+  st->old_subs = NULL;
+}
+
 /* (Re)creates the durable consumer so that it delivers from stream
  * sequence @from (0: the whole stream) and subscribes to it. */
 static natsStatus
@@ -275,8 +298,11 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
 
   drop_batch (st);
   if (st->sub) {
+    /* Destroyed only once the connection is closed: libnats 3.4/3.5 may
+     * still be handing an in-flight delivery to it on its reader thread,
+     * and destroying it now is a use after free there (nats.c #637) */
     natsSubscription_Unsubscribe (st->sub);
-    natsSubscription_Destroy (st->sub);
+    st->old_subs = g_slist_prepend (st->old_subs, st->sub);
     st->sub = NULL;
   }
 
@@ -399,6 +425,7 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   memset (&st->batch, 0, sizeof (st->batch));
   st->next = 0;
   st->last_cseq = st->last_pushed_sseq = st->last_num_pending = 0;
+  st->starved_since = 0;
   st->idle_since = g_get_monotonic_time ();
   st->outage_since = 0;
   st->warned_stall = FALSE;
@@ -478,11 +505,7 @@ consumer_failed:
   }
 failed:
   {
-    if (st->sub) {
-      natsSubscription_Destroy (st->sub);
-      st->sub = NULL;
-    }
-    sm_js_disconnect (&st->nc, &st->js);
+    disconnect (st);
     g_clear_pointer (&st->filter, g_free);
     settings_clear (&st->settings);
     return FALSE;
@@ -500,17 +523,13 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
       "%u unacknowledged", st->pushed, st->redeliveries_dropped, st->resets,
       self->pending.length);
   drop_batch (st);
-  if (st->sub) {
-    /* the durable consumer stays: the next start resumes from it */
-    natsSubscription_Destroy (st->sub);
-    st->sub = NULL;
-  }
   g_mutex_lock (&self->ack_lock);
   self->ack_nc = NULL;
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
   g_mutex_unlock (&self->ack_lock);
-  /* flushes the acknowledgements sent */
-  sm_js_disconnect (&st->nc, &st->js);
+  /* flushes the acknowledgements sent; the durable consumer stays: the
+   * next start resumes from it */
+  disconnect (st);
   g_clear_pointer (&st->filter, g_free);
   g_clear_pointer (&st->caps_str, g_free);
   settings_clear (&st->settings);
@@ -795,6 +814,7 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     now = g_get_monotonic_time ();
     if (status == NATS_OK && st->batch.Count > 0) {
       st->outage_since = 0;
+      st->starved_since = 0;
       continue;
     }
     drop_batch (st);
@@ -818,6 +838,11 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         }
       } else if (st->last_num_pending > 0) {
         /* the last delivery said more were there, none came */
+        if (st->starved_since == 0)
+          st->starved_since = now;
+        if (now - st->starved_since < LOST_DELIVERY_WAIT_US)
+          continue;
+        st->starved_since = 0;
         status = consumer_reset (self, &jerr);
         if (status != NATS_OK)
           goto maybe_outage;

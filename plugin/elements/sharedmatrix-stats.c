@@ -103,6 +103,9 @@ sm_stats_post_message (SmStats * stats, GstElement * element,
       "rows-applied", G_TYPE_UINT64, v.rows_applied,
       "rows-dropped", G_TYPE_UINT64, v.rows_dropped,
       "rows-per-second", G_TYPE_DOUBLE, rate,
+      /* the OFFSET of the last applied buffer: for a replica fed by delta
+       * snapshots, the primary's version it mirrors (replica lag) */
+      "last-offset", G_TYPE_UINT64, v.last_offset,
       "backend", G_TYPE_STRING,
       gst_shared_matrix_backend_to_string (gst_shared_matrix_get_backend
           (matrix)), NULL);

@@ -37,6 +37,9 @@ done
   echo
   "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_numpy.py" \
     --csv "$OUT/bench-py.csv" --c-csv "$OUT/bench-c.csv" ${quick[@]+"${quick[@]}"}
+  # through a local NATS JetStream cluster (skips itself without nats-server)
+  echo
+  /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/bench_jetstream.py" --csv "$OUT/bench-jetstream.csv"
 } 2>&1 | tee "$OUT/bench.txt"
 /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/plot.py" \
   "$OUT/bench-c.csv" "$OUT/bench-py.csv" -o "$OUT/bench.png"

@@ -117,7 +117,7 @@ def test_stats_messages(tmp):
         expect(s is not None, f"cannot parse: {text}")
         stats.append({f: s.get_value(f) for f in (
             "version", "updates-applied", "rows-applied", "rows-dropped",
-            "rows-per-second", "backend")})
+            "rows-per-second", "last-offset", "backend")})
     expect(len(stats) >= 3, f"{len(stats)} sharedmatrix-stats messages:\n{stdout}")
     expect(f"{len(stats)} sharedmatrix-stats messages" in stdout, "no message count line")
     for s in stats:
@@ -127,6 +127,8 @@ def test_stats_messages(tmp):
     expect([s["version"] for s in stats] == sorted(s["version"] for s in stats),
            "versions go backwards")
     expect(stats[-1]["updates-applied"] == updates, f"last message at EOS: {stats[-1]}")
+    # updatetestsrc's OFFSETs are 0, 1, 2, …
+    expect(stats[-1]["last-offset"] == updates - 1, f"last-offset at EOS: {stats[-1]}")
     expect(any(s["rows-per-second"] > 0 for s in stats), "rows-per-second always 0")
     expect(stats[-1]["backend"] in ("cpu", "cuda"), f"backend {stats[-1]['backend']}")
     note(f"{len(stats)} messages, the last at EOS with {updates} updates applied")

@@ -18,25 +18,21 @@ jetstream elements (a build without libnats-dev); the partition and
 replica checks skip while updatepartition / delta snapshots are missing.
 """
 
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 
 import pytest
 
 from checks import expect, note, require_elements, require_gst, require_numpy, skip
+from nats_cluster import NATS_SERVER, Cluster, free_ports
 
 np = require_numpy()
 Gst = require_gst()
 require_elements(Gst, ("sharedmatrix", "updatetestsrc", "jetstreamsink", "jetstreamsrc"))
-NATS_SERVER = shutil.which("nats-server") or (
-    "/usr/sbin/nats-server" if os.access("/usr/sbin/nats-server", os.X_OK) else None)
 GST_LAUNCH = shutil.which("gst-launch-1.0")
 if NATS_SERVER is None:
     skip("nats-server not found (Debian: nats-server)")
@@ -57,124 +53,6 @@ def have_delta_snapshots():
 
 ROWS, COLS, BATCH = 2000, 16, 32
 SECOND = 1000000000
-
-
-# ---- the cluster ----------------------------------------------------------
-
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
-class Cluster:
-    """Three nats-server processes with JetStream, one cluster."""
-
-    def __init__(self, root):
-        self.root = root
-        ports = free_ports(9)
-        self.client = ports[0:3]
-        self.route = ports[3:6]
-        self.http = ports[6:9]
-        self.procs = [None] * 3
-        for i in range(3):
-            routes = ", ".join(f"nats-route://127.0.0.1:{p}" for p in self.route)
-            conf = os.path.join(root, f"n{i}.conf")
-            with open(conf, "w") as f:
-                f.write(f"""server_name: n{i}
-listen: 127.0.0.1:{self.client[i]}
-http: 127.0.0.1:{self.http[i]}
-jetstream {{ store_dir: "{root}/store-n{i}" }}
-cluster {{ name: smtest, listen: 127.0.0.1:{self.route[i]}, routes: [{routes}] }}
-""")
-            self.start(i)
-
-    @property
-    def servers(self):
-        return ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
-
-    def start(self, i):
-        log = open(os.path.join(self.root, f"n{i}.log"), "a")
-        self.procs[i] = subprocess.Popen(
-            [NATS_SERVER, "-c", os.path.join(self.root, f"n{i}.conf")],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-
-    def kill(self, i):
-        if self.procs[i] and self.procs[i].poll() is None:
-            self.procs[i].kill()
-            self.procs[i].wait()
-
-    def stop(self):
-        for i in range(3):
-            if self.procs[i] and self.procs[i].poll() is None:
-                self.procs[i].terminate()
-        for i in range(3):
-            if self.procs[i]:
-                try:
-                    self.procs[i].wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    self.procs[i].kill()
-                    self.procs[i].wait()
-
-    def jsz(self, i, query=""):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http[i]}/jsz{query}",
-                                    timeout=2) as r:
-            return json.load(r)
-
-    def wait_ready(self, timeout=30):
-        """Until every running server knows the JetStream meta leader."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                leaders = {self.jsz(i).get("meta_cluster", {}).get("leader")
-                           for i in range(3) if self.procs[i].poll() is None}
-                if len(leaders) == 1 and None not in leaders and "" not in leaders:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("the NATS cluster elected no JetStream meta leader in "
-                             f"{timeout} s; logs in {self.root}")
-
-    def stream_state(self, name):
-        """(messages, leader server index) of stream @name."""
-        for i in range(3):
-            if self.procs[i].poll() is not None:
-                continue
-            info = self.jsz(i, "?streams=true")
-            for account in info.get("account_details", []):
-                for st in account.get("stream_detail", []):
-                    if st["name"] == name:
-                        leader = st.get("cluster", {}).get("leader", "")
-                        idx = int(leader[1:]) if leader.startswith("n") else None
-                        return st["state"]["messages"], idx
-        return None, None
-
-    def request(self, subject, payload, timeout=5):
-        """One NATS request over the plain text protocol; the reply payload."""
-        port = next(self.client[i] for i in range(3) if self.procs[i].poll() is None)
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            f = s.makefile("rb")
-            f.readline()                                    # INFO
-            data = payload.encode()
-            s.sendall(b'CONNECT {"verbose":false,"headers":true}\r\n'
-                      b"SUB _INBOX.smtest 1\r\n" +
-                      f"PUB {subject} _INBOX.smtest {len(data)}\r\n".encode() +
-                      data + b"\r\nPING\r\n")
-            while True:
-                line = f.readline()
-                if not line:
-                    raise AssertionError(f"no reply to {subject}")
-                if line.startswith(b"MSG"):
-                    size = int(line.split()[-1])
-                    return f.read(size + 2)[:size].decode()
 
 
 @pytest.fixture(scope="module")
