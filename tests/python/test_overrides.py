@@ -192,3 +192,35 @@ def test_import_order_trap_repaired():
                                       "(10,", "4)", "(10,", "4)"],
                f"{order}: {out.stdout!r} {out.stderr}")
         note(f"{order}: {out.stdout.strip()}")
+
+
+def test_optimizer_calls():
+    """set_optimizer/apply_gradients/optimizer_state with numpy, against a
+    numpy adagrad written from the SPEC (duplicates summed, then one step);
+    a second optimizer on the same matrix is a SharedMatrixError."""
+    rng = np.random.default_rng(3)
+    m = new(rows=20, cols=4)
+    w = rng.standard_normal((20, 4)).astype(np.float32)
+    m.set_value(w)
+    m.set_optimizer("adagrad")
+    G = np.zeros((20, 4), np.float32)
+    lr, eps = np.float32(0.1), np.float32(1e-8)
+    for _ in range(3):
+        rows = rng.integers(0, 20, 6).astype(np.int32)
+        grads = rng.standard_normal((6, 4)).astype(np.float32)
+        res = m.apply_gradients(rows, grads, learning_rate=0.1)
+        expect(res.rows_applied == 6, f"rows_applied {res.rows_applied}")
+        g = np.zeros_like(G)
+        np.add.at(g, rows, grads)
+        touched = np.unique(rows)
+        G[touched] += g[touched] * g[touched]
+        w[touched] -= lr * (g[touched] / (np.sqrt(G[touched]) + eps))
+    expect(np.allclose(m.numpy(), w, rtol=1e-6, atol=1e-6), "adagrad differs from numpy")
+    expect(np.allclose(m.optimizer_state(0), G, rtol=1e-6), "state G differs")
+    expect(m.get_optimizer_step() == 3, f"step {m.get_optimizer_step()}")
+    try:
+        m.set_optimizer("adam")
+    except SM.SharedMatrixError as e:
+        expect(e.code == SM.Error.INVALID_ARGUMENT, f"code {e.code}")
+    else:
+        expect(False, "changing the optimizer with state present did not raise")

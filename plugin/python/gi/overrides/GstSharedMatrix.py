@@ -181,6 +181,19 @@ def _enum(enum_type, value):
     return enum_type(value)
 
 
+def _policies(invalid_index, non_finite):
+    """A GstSharedMatrix.Policies from the policies' nicks (None: the
+    strict defaults, error and apply)."""
+    policies = GstSharedMatrix.Policies()
+    if invalid_index is not None:
+        policies.invalid_index = _enum(GstSharedMatrix.InvalidIndexPolicy,
+                                       invalid_index)
+    if non_finite is not None:
+        policies.non_finite = _enum(GstSharedMatrix.NonFinitePolicy,
+                                    non_finite)
+    return policies
+
+
 @override
 class SharedMatrix(GstSharedMatrix.SharedMatrix):
 
@@ -236,21 +249,51 @@ class SharedMatrix(GstSharedMatrix.SharedMatrix):
         rows_dropped_non_finite, version…). Raises SharedMatrixError
         (INVALID_INDEX, NON_FINITE, …) with the matrix unchanged."""
         ib, itype, db, dtype = self._update_args(rows, deltas)
-        policies = GstSharedMatrix.Policies()
-        if invalid_index is not None:
-            policies.invalid_index = _enum(GstSharedMatrix.InvalidIndexPolicy,
-                                           invalid_index)
-        if non_finite is not None:
-            policies.non_finite = _enum(GstSharedMatrix.NonFinitePolicy,
-                                        non_finite)
         _, result = GstSharedMatrix.SharedMatrix.update_bytes_full(
-            self, _enum(GstSharedMatrix.Op, op), ib, itype, db, dtype, policies)
+            self, _enum(GstSharedMatrix.Op, op), ib, itype, db, dtype,
+            _policies(invalid_index, non_finite))
         return result
 
-    # Optimizer hook (SPEC "Training at update time"): when the library
-    # gains its optimizer calls (set_optimizer / apply_gradients), wrap them
-    # here like update(): self._update_args(rows, grads) gives the bytes and
-    # types the library call takes.
+    # ---- training at update time -------------------------------------------
+
+    @_library_errors
+    def set_optimizer(self, optimizer):
+        """Chooses the optimizer (a GstSharedMatrix.Optimizer or its nick:
+        'sgd', 'adagrad', 'rowwise-adagrad', 'adam'); choosing another one
+        once the matrix holds state raises SharedMatrixError."""
+        return GstSharedMatrix.SharedMatrix.set_optimizer(
+            self, _enum(GstSharedMatrix.Optimizer, optimizer))
+
+    @_library_errors
+    def apply_gradients(self, rows, grads, learning_rate=None, epsilon=None,
+                        beta1=None, beta2=None, weight_decay=None,
+                        invalid_index=None, non_finite=None):
+        """One optimizer step with gradients grads[i] for row rows[i]
+        (duplicates summed first), with the hyper-parameters given (the
+        library's defaults for the others) and the policies of update().
+        Returns the GstSharedMatrix.UpdateResult."""
+        ib, itype, gb, dtype = self._update_args(rows, grads)
+        params = GstSharedMatrix.OptimizerParams.new()
+        for name, value in (("learning_rate", learning_rate),
+                            ("epsilon", epsilon), ("beta1", beta1),
+                            ("beta2", beta2), ("weight_decay", weight_decay)):
+            if value is not None:
+                setattr(params, name, float(value))
+        _, result = GstSharedMatrix.SharedMatrix.apply_gradients_bytes(
+            self, ib, itype, gb, dtype, params,
+            _policies(invalid_index, non_finite))
+        return result
+
+    @_library_errors
+    def optimizer_state(self, slot=0):
+        """Optimizer state slot @slot (0: adagrad's G, rowwise-adagrad's
+        per-row G or adam's m; 1: adam's v) as a new float32 array of
+        (rows, cols), or (rows, 1) for rowwise-adagrad."""
+        np = _numpy()
+        data, _step = GstSharedMatrix.SharedMatrix.get_optimizer_state(
+            self, slot, GstSharedMatrix.Format.RAW)
+        state = np.frombuffer(data.get_data(), dtype='<f4').copy()
+        return state.reshape(self.get_rows(), -1)
 
     @_library_errors
     def update_bytes(self, op, indices, index_type, deltas, dtype):
