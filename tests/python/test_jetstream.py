@@ -114,10 +114,11 @@ def sink(cluster, stream, subject, extra=""):
             f"subject={stream}.{subject} replicas=3 {extra}")
 
 
-def shard(cluster, stream, subject, durable, rows, ck, every=25, before="", idle=3):
+def shard(cluster, stream, subject, durable, rows, ck, every=25, before="", idle=3,
+          src_extra=""):
     return (f"jetstreamsrc server={cluster.servers} stream={stream} "
             f"subject={stream}.{subject} durable={durable} "
-            f"idle-timeout={idle * SECOND} ! {before} sharedmatrix rows={rows} cols={COLS} "
+            f"idle-timeout={idle * SECOND} {src_extra} ! {before} sharedmatrix rows={rows} cols={COLS} "
             f"checkpoint-location={ck} checkpoint-every={every} ! fakesink")
 
 
@@ -199,8 +200,11 @@ def test_server_killed_mid_stream(cluster, tmp):
     run(f"{source(1, 4)} ! {sink(cluster, stream, 'all')}", "first update")
     producer = launch(f"{source(n, 4)} ! identity sleep-time=4000 ! "
                       f"{sink(cluster, stream, 'all')}")
-    # idle-timeout above the seconds a leader election may stall the producer
-    consumer = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=50, idle=15))
+    # the shard ends after the n messages the stream will hold; the
+    # idle-timeout only bounds a stall (a leader election on a loaded
+    # machine once stalled it for more than 15 s)
+    consumer = launch(shard(cluster, stream, "all", "s", ROWS, ck, every=50, idle=60,
+                            src_extra=f"num-buffers={n}"))
     time.sleep(1.2)
     _, leader = cluster.stream_state(stream)
     victim = leader if leader is not None else 0
@@ -208,7 +212,7 @@ def test_server_killed_mid_stream(cluster, tmp):
     cluster.kill(victim)
     try:
         finish(producer, "producer", timeout=90)
-        finish(consumer, "shard", timeout=90)
+        finish(consumer, "shard", timeout=150)
         messages, _ = cluster.stream_state(stream)
         expect(messages == n, f"stream holds {messages} messages, expected {n}")
         expect_same(np.load(ck), reference(tmp, n, 4), "shard across a server's death")
