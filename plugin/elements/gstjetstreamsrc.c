@@ -18,7 +18,9 @@
  *
  * The stream sequence of each message stays inside this element. A message
  * is acknowledged to JetStream only once the downstream `sharedmatrix` says
- * that its OFFSET is durable, with the upstream custom event
+ * that its OFFSET is durable (sharedmatrix sends these only to an upstream
+ * element that answers its `sharedmatrix-durable` custom query, as this one
+ * does), with the upstream custom event
  * `sharedmatrix-durable, offset=(guint64)N`: sent after a checkpoint holding
  * last-offset N is on disk (with checkpoint-location), or after buffer N is
  * applied (without). The element then acknowledges (AckAll) the last
@@ -258,6 +260,16 @@ gst_jetstream_src_event (GstBaseSrc * bsrc, GstEvent * event)
     return TRUE;
   }
   return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+}
+
+/* sharedmatrix asks whether anyone upstream wants its sharedmatrix-durable
+ * events (it sends them only then): we do, they drive the acks. */
+static gboolean
+gst_jetstream_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  if (sm_durable_query_is (query))
+    return TRUE;
+  return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
 }
 
 /* ---- the consumer ---------------------------------------------------------- */
@@ -1057,6 +1069,7 @@ gst_jetstream_src_class_init (GstJetStreamSrcClass * klass)
   basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_jetstream_src_stop);
   basesrc_class->negotiate = GST_DEBUG_FUNCPTR (gst_jetstream_src_negotiate);
   basesrc_class->event = GST_DEBUG_FUNCPTR (gst_jetstream_src_event);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_jetstream_src_query);
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_jetstream_src_unlock);
   basesrc_class->unlock_stop =
       GST_DEBUG_FUNCPTR (gst_jetstream_src_unlock_stop);

@@ -443,10 +443,14 @@ current_running_time (GstSharedMatrixElement * self, GstBuffer * buf)
   return t;
 }
 
-/* After an applied update: checkpoint, snapshot and stats message, each
- * when it is due. */
+/* After @count applied updates, @buf the last of them: checkpoint,
+ * snapshot and stats message, each when it is due. @count > 1 only from
+ * the list path, which never lets a checkpoint or snapshot fall due before
+ * its last update (see updates_until_due ()) and takes it only when no
+ * time-based decision is enabled, so this is what @count single calls
+ * would do. */
 static GstFlowReturn
-after_update (GstSharedMatrixElement * self, GstBuffer * buf)
+after_updates (GstSharedMatrixElement * self, GstBuffer * buf, guint count)
 {
   State *st = &self->state;
   const Settings *s = &st->settings;
@@ -455,7 +459,7 @@ after_update (GstSharedMatrixElement * self, GstBuffer * buf)
   GstClockTime now;
 
   if (s->matrix.checkpoint_location && s->checkpoint_every &&
-      ++st->updates_since_checkpoint >= s->checkpoint_every) {
+      (st->updates_since_checkpoint += count) >= s->checkpoint_every) {
     st->updates_since_checkpoint = 0;
     ret = checkpoint (self, FALSE);
     if (ret != GST_FLOW_OK)
@@ -469,7 +473,8 @@ after_update (GstSharedMatrixElement * self, GstBuffer * buf)
     now = current_running_time (self, buf);
     st->last_running_time = now;
   }
-  if (s->snapshot_every && ++st->updates_since_snapshot >= s->snapshot_every)
+  if (s->snapshot_every &&
+      (st->updates_since_snapshot += count) >= s->snapshot_every)
     snapshot_due = TRUE;
   if (sm_interval_elapsed (now, &st->last_snapshot_time, s->snapshot_interval))
     snapshot_due = TRUE;
@@ -582,11 +587,40 @@ not_two_memories:
   }
 }
 
+/* Posts the element error for an update the library did not apply. */
+static void
+post_update_error (GstSharedMatrixElement * self, GError * err)
+{
+  if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
+    SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, FAILED, err,
+        "Cannot apply an update");
+  else
+    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FAILED, err,
+        "Update rejected, matrix unchanged");
+}
+
+/* Records that buffers through @offset are durable: sent upstream now
+ * (@pending NULL), or kept in *@pending for the caller to send once (a
+ * list sends only its last: "everything up to N" covers the others). */
+static inline void
+durable_through (GstSharedMatrixElement * self, guint64 offset,
+    guint64 * pending)
+{
+  if (offset == GST_BUFFER_OFFSET_NONE)
+    return;
+  if (pending)
+    *pending = offset;
+  else
+    sm_durable_send (&self->durable, offset);
+}
+
 /* One update buffer (not taken): skipped when a restored checkpoint holds
- * it, else applied, then after_update (). The one per-buffer path of chain
- * and chain_list; the caller has checked the caps and refreshed op. */
+ * it, else applied, then after_updates (). The per-buffer path of chain,
+ * and of chain_list for what its batches do not take; the caller has
+ * checked the caps and refreshed op. Durability goes to *@durable when
+ * that is not NULL (see durable_through ()). */
 static GstFlowReturn
-apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
+apply_one (GstSharedMatrixElement * self, GstBuffer * buf, guint64 * durable)
 {
   State *st = &self->state;
   GstSharedMatrixUpdateResult result;
@@ -622,10 +656,11 @@ apply_one (GstSharedMatrixElement * self, GstBuffer * buf)
 
   sm_delta_follow_applied (&st->delta_follow, buf);
   sm_stats_add_update (&self->stats, &result, buf);
-  ret = after_update (self, buf);
+  ret = after_updates (self, buf, 1);
   /* without checkpoints, applied is as durable as it gets */
-  if (ret == GST_FLOW_OK && !st->settings.matrix.checkpoint_location)
-    sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
+  if (ret == GST_FLOW_OK && !st->settings.matrix.checkpoint_location &&
+      sm_durable_wanted (&self->durable))
+    durable_through (self, GST_BUFFER_OFFSET (buf), durable);
   return ret;
 
   /* ERRORS */
@@ -635,7 +670,7 @@ skip:
         "the checkpoint", GST_BUFFER_OFFSET (buf));
     sm_stats_add_skipped (&self->stats);
     /* the restored checkpoint holds it */
-    sm_durable_send (&self->durable, GST_BUFFER_OFFSET (buf));
+    durable_through (self, GST_BUFFER_OFFSET (buf), durable);
     sm_delta_follow_applied (&st->delta_follow, buf);
     return GST_FLOW_OK;
   }
@@ -645,12 +680,7 @@ missed_delta:
   }
 rejected:
   {
-    if (err->code == GST_SHARED_MATRIX_ERROR_DEVICE)
-      SM_ELEMENT_ERROR_FROM_GERROR (self, RESOURCE, FAILED, err,
-          "Cannot apply an update");
-    else
-      SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FAILED, err,
-          "Update rejected, matrix unchanged");
+    post_update_error (self, err);
     g_clear_error (&err);
     unmap_update (&um);
     return GST_FLOW_ERROR;
@@ -685,29 +715,186 @@ gst_shared_matrix_element_chain (GstPad * pad, GstObject * parent,
   GstFlowReturn ret = GST_FLOW_NOT_NEGOTIATED;
 
   if (prepare (self))
-    ret = apply_one (self, buf);
+    ret = apply_one (self, buf, NULL);
   gst_buffer_unref (buf);
+  return ret;
+}
+
+/* ---- buffer lists ---------------------------------------------------------- */
+
+/* How many updates a list batch may hold: the library applies them under
+ * one lock acquisition, 64 at a time. */
+#define LIST_BATCH 64
+
+/* Whether the list path may batch at all: only when every decision after
+ * an update counts updates (snapshot-every, checkpoint-every) and none
+ * needs the running time of each buffer (snapshot-interval, stats
+ * messages), for deltas rather than gradients, and not on a delta stream
+ * (whose chain check follows each buffer). Otherwise each buffer takes
+ * apply_one (), which is exactly the single-buffer path. */
+static gboolean
+list_can_batch (GstSharedMatrixElement * self)
+{
+  const State *st = &self->state;
+  const Settings *s = &st->settings;
+
+  return s->optimizer == GST_SHARED_MATRIX_OPTIMIZER_NONE &&
+      !s->snapshot_interval && !s->post_messages &&
+      !st->delta_follow.delta_stream;
+}
+
+/* How many updates may be applied before the next snapshot or checkpoint
+ * counted in updates falls due (that one included): a batch ends there,
+ * so the snapshot or checkpoint holds exactly the updates it would after
+ * single buffers. */
+static guint
+updates_until_due (GstSharedMatrixElement * self)
+{
+  const State *st = &self->state;
+  const Settings *s = &st->settings;
+  guint left = G_MAXUINT;
+
+  if (s->matrix.checkpoint_location && s->checkpoint_every)
+    left = MIN (left, s->checkpoint_every - MIN (st->updates_since_checkpoint,
+            s->checkpoint_every - 1));
+  if (s->snapshot_every)
+    left = MIN (left, s->snapshot_every - MIN (st->updates_since_snapshot,
+            s->snapshot_every - 1));
+  return left;
+}
+
+/* Whether the buffer goes to apply_one () instead of a batch: one a
+ * restored checkpoint holds (skipped and counted there). */
+static inline gboolean
+list_needs_single (GstSharedMatrixElement * self, GstBuffer * buf)
+{
+  const State *st = &self->state;
+
+  return st->skip_through != GST_BUFFER_OFFSET_NONE &&
+      GST_BUFFER_OFFSET_IS_VALID (buf) &&
+      GST_BUFFER_OFFSET (buf) <= st->skip_through;
+}
+
+/* Applies list[first, first + *count) as one batch: every buffer mapped
+ * and parsed, one gst_shared_matrix_update_many (), the statistics
+ * committed once, after_updates () once. A buffer that cannot be mapped
+ * or parsed ends the batch before it (*count shrinks; the caller gives it
+ * to apply_one (), which reports it as a single buffer would). A rejected
+ * update: the ones before it count as applied, then the element error of
+ * apply_one (). */
+static GstFlowReturn
+apply_batch (GstSharedMatrixElement * self, GstBufferList * list, guint first,
+    guint * count, guint64 * durable)
+{
+  State *st = &self->state;
+  GstSharedMatrixUpdateItem items[LIST_BATCH];
+  GstSharedMatrixUpdateResult results[LIST_BATCH];
+  GstMapInfo maps[LIST_BATCH];
+  guint64 last_offset = GST_BUFFER_OFFSET_NONE, prev_offset;
+  GstClockTime last_pts = GST_CLOCK_TIME_NONE;
+  GstFlowReturn ret = GST_FLOW_OK;
+  GError *err = NULL;
+  guint n, applied = 0, i;
+  gboolean ok;
+
+  for (n = 0; n < *count; n++) {
+    GstBuffer *buf = gst_buffer_list_get (list, first + n);
+
+    if (!gst_buffer_map (buf, &maps[n], GST_MAP_READ))
+      break;
+    if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
+            st->info.dtype, maps[n].data, maps[n].size, &items[n].indices,
+            &items[n].deltas, &items[n].n, NULL)) {
+      gst_buffer_unmap (buf, &maps[n]);
+      break;
+    }
+  }
+  *count = n;
+  if (n == 0)
+    return GST_FLOW_OK;
+
+  ok = gst_shared_matrix_update_many (st->matrix, st->settings.op, items, n,
+      st->info.index_type, st->info.dtype, &st->settings.policies, results,
+      &applied, &err);
+  for (i = 0; i < n; i++)
+    gst_buffer_unmap (gst_buffer_list_get (list, first + i), &maps[i]);
+
+  if (applied > 0) {
+    GstBuffer *last = gst_buffer_list_get (list, first + applied - 1);
+
+    prev_offset = GST_BUFFER_OFFSET_NONE;
+    for (i = 0; i < applied; i++) {
+      GstBuffer *buf = gst_buffer_list_get (list, first + i);
+
+      if (GST_BUFFER_OFFSET_IS_VALID (buf)) {
+        prev_offset = last_offset;
+        last_offset = GST_BUFFER_OFFSET (buf);
+      }
+      if (GST_BUFFER_PTS_IS_VALID (buf))
+        last_pts = GST_BUFFER_PTS (buf);
+    }
+    sm_stats_add_updates (&self->stats, results, applied, last_offset,
+        last_pts);
+    ret = after_updates (self, last, applied);
+    /* without checkpoints, applied is as durable as it gets; when the
+     * snapshot after the last one failed, single buffers would have said
+     * so for all but that one */
+    if (!st->settings.matrix.checkpoint_location &&
+        sm_durable_wanted (&self->durable))
+      durable_through (self, ret == GST_FLOW_OK ? last_offset :
+          (GST_BUFFER_OFFSET_IS_VALID (last) ? prev_offset : last_offset),
+          durable);
+  }
+  if (!ok) {
+    if (ret == GST_FLOW_OK) {
+      post_update_error (self, err);
+      ret = GST_FLOW_ERROR;
+    }
+    g_clear_error (&err);
+  }
   return ret;
 }
 
 /* A list of updates: each applied in order exactly as a single buffer
  * would be (its own version, skip, checkpoint, snapshot and message
- * decisions), with the per-buffer costs of the pad and of refreshing the
- * settings paid once. The first failure stops the list: the updates after
- * it are not applied. */
+ * decisions; tests/check/test-sharedmatrix-list.c compares the two), with
+ * the per-buffer costs paid once per list (the pad, refreshing the
+ * settings, the durable event) or once per batch of up to 64 updates (the
+ * matrix's locks, the statistics lock, the after-update decisions). The
+ * first failure stops the list: the updates after it are not applied. */
 static GstFlowReturn
 gst_shared_matrix_element_chain_list (GstPad * pad, GstObject * parent,
     GstBufferList * list)
 {
   GstSharedMatrixElement *self = GST_SHARED_MATRIX_ELEMENT (parent);
   GstFlowReturn ret = GST_FLOW_NOT_NEGOTIATED;
+  guint64 durable = GST_BUFFER_OFFSET_NONE;
   guint i, len;
 
   if (prepare (self)) {
+    gboolean batch = list_can_batch (self);
+
     ret = GST_FLOW_OK;
     len = gst_buffer_list_length (list);
-    for (i = 0; i < len && ret == GST_FLOW_OK; i++)
-      ret = apply_one (self, gst_buffer_list_get (list, i));
+    for (i = 0; i < len && ret == GST_FLOW_OK;) {
+      guint count = 0;
+
+      if (batch && !list_needs_single (self, gst_buffer_list_get (list, i))) {
+        guint j;
+
+        count = MIN (MIN (len - i, LIST_BATCH), updates_until_due (self));
+        for (j = 1; j < count; j++)
+          if (list_needs_single (self, gst_buffer_list_get (list, i + j)))
+            break;
+        count = j;
+        ret = apply_batch (self, list, i, &count, &durable);
+      }
+      if (count == 0 && ret == GST_FLOW_OK)
+        ret = apply_one (self, gst_buffer_list_get (list, i++), &durable);
+      i += count;
+    }
+    if (durable != GST_BUFFER_OFFSET_NONE)
+      sm_durable_send (&self->durable, durable);
   }
   gst_buffer_list_unref (list);
   return ret;
@@ -724,6 +911,8 @@ set_sink_caps (GstSharedMatrixElement * self, GstCaps * caps)
   st->have_caps = FALSE;
   if (!gst_shared_matrix_update_info_from_caps (&st->info, caps))
     goto unusable;
+  /* whether upstream wants sharedmatrix-durable events (jetstreamsrc) */
+  sm_durable_ask_upstream (&self->durable);
   sm_delta_follow_set_caps (&st->delta_follow, caps);
   if (st->matrix == NULL)
     return FALSE;
@@ -974,6 +1163,8 @@ start (GstSharedMatrixElement * self)
       stats.last_offset : GST_BUFFER_OFFSET_NONE;
   st->checkpoint_writer =
       gst_shared_matrix_checkpoint_writer_new (checkpoint_written, self, NULL);
+  /* asked again at each CAPS event */
+  g_atomic_int_set (&self->durable.wanted, FALSE);
   sm_snapshot_reset (&self->snapshot);
 }
 

@@ -13,6 +13,7 @@ sm_durable_init (SmDurable * d, GstPad * sinkpad)
   g_mutex_init (&d->lock);
   g_queue_init (&d->queued);
   d->sinkpad = sinkpad;
+  d->wanted = FALSE;
 }
 
 void
@@ -22,12 +23,24 @@ sm_durable_clear (SmDurable * d)
   g_mutex_clear (&d->lock);
 }
 
+/* Streaming thread, on each CAPS event: whether an element upstream wants
+ * the events (answers the sharedmatrix-durable query). */
+void
+sm_durable_ask_upstream (SmDurable * d)
+{
+  GstQuery *query = sm_durable_query_new ();
+  gboolean wanted = gst_pad_peer_query (d->sinkpad, query);
+
+  gst_query_unref (query);
+  g_atomic_int_set (&d->wanted, wanted);
+}
+
 /* Tells upstream that buffers with OFFSET <= @offset are durable
- * (nothing when there is no OFFSET). */
+ * (nothing when there is no OFFSET or nobody upstream wants to know). */
 void
 sm_durable_send (SmDurable * d, guint64 offset)
 {
-  if (offset == GST_BUFFER_OFFSET_NONE)
+  if (offset == GST_BUFFER_OFFSET_NONE || !sm_durable_wanted (d))
     return;
   gst_pad_push_event (d->sinkpad, sm_durable_event_new (offset));
 }

@@ -71,6 +71,32 @@ sm_stats_add_update (SmStats * stats,
   g_mutex_unlock (&stats->lock);
 }
 
+/* @n updates applied one after another (a buffer list): their sums, and
+ * the OFFSET and PTS of the last of them that had one (NONE: none had). */
+void
+sm_stats_add_updates (SmStats * stats,
+    const GstSharedMatrixUpdateResult * results, guint n, guint64 last_offset,
+    GstClockTime last_pts)
+{
+  guint64 rows = 0, dropped = 0;
+  guint i;
+
+  for (i = 0; i < n; i++) {
+    rows += results[i].rows_applied;
+    dropped += results[i].rows_dropped_invalid +
+        results[i].rows_dropped_non_finite;
+  }
+  g_mutex_lock (&stats->lock);
+  stats->values.updates_applied += n;
+  stats->values.rows_applied += rows;
+  stats->values.rows_dropped += dropped;
+  if (last_offset != GST_BUFFER_OFFSET_NONE)
+    stats->values.last_offset = last_offset;
+  if (GST_CLOCK_TIME_IS_VALID (last_pts))
+    stats->values.last_pts = last_pts;
+  g_mutex_unlock (&stats->lock);
+}
+
 void
 sm_stats_add_skipped (SmStats * stats)
 {

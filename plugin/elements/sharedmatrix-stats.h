@@ -39,6 +39,9 @@ void sm_stats_set_last_offset (SmStats * stats, guint64 last_offset);
 void sm_stats_start (SmStats * stats);
 void sm_stats_add_update (SmStats * stats,
     const GstSharedMatrixUpdateResult * result, GstBuffer * buf);
+void sm_stats_add_updates (SmStats * stats,
+    const GstSharedMatrixUpdateResult * results, guint n, guint64 last_offset,
+    GstClockTime last_pts);
 void sm_stats_add_skipped (SmStats * stats);
 void sm_stats_update_message (SmStats * stats, GstElement * element,
     GstSharedMatrix * matrix, GstClockTime now, guint64 interval);

@@ -972,6 +972,47 @@ rejected:
   return FALSE;
 }
 
+/* *@policies: the caller's, or the strict default for NULL; FALSE with
+ * @error when they name an unknown policy. */
+static gboolean
+check_policies (const GstSharedMatrixPolicies ** policies, GError ** error)
+{
+  static const GstSharedMatrixPolicies strict = { 0, };
+
+  if (*policies == NULL)
+    *policies = &strict;
+  if ((guint) (*policies)->invalid_index >
+      GST_SHARED_MATRIX_INVALID_INDEX_DROP ||
+      (guint) (*policies)->non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown policy (invalid-index %d, non-finite %d): allowed are "
+        "error/drop and apply/drop/error", (*policies)->invalid_index,
+        (*policies)->non_finite);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The arguments of an update that do not depend on its data: op,
+ * policies (see check_policies ()), index type and delta dtype. */
+static gboolean
+check_update_args (GstSharedMatrixOp op,
+    const GstSharedMatrixPolicies ** policies,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    GError ** error)
+{
+  if ((guint) op > GST_SHARED_MATRIX_OP_MAX) {
+    g_set_error (error, GST_SHARED_MATRIX_ERROR,
+        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+        "Unknown op %d: allowed are set, add, sub, mul, min and max", op);
+    return FALSE;
+  }
+  return check_policies (policies, error) &&
+      check_index_type (index_type, error) &&
+      check_dtype (delta_dtype, "delta", error);
+}
+
 /* ---- for the library's other files (gstsharedmatrix-private.h) ---------- */
 
 const SmShape *
@@ -1018,19 +1059,8 @@ sm_matrix_validate_update (GstSharedMatrix * self, const SmUpdatePlan * plan,
     const GstSharedMatrixPolicies * policies, guint8 ** skip,
     GstSharedMatrixUpdateResult * result, GError ** error)
 {
-  static const GstSharedMatrixPolicies strict = { 0, };
-
-  if (policies == NULL)
-    policies = &strict;
-  if ((guint) policies->invalid_index > GST_SHARED_MATRIX_INVALID_INDEX_DROP
-      || (guint) policies->non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
-        "Unknown policy (invalid-index %d, non-finite %d): allowed are "
-        "error/drop and apply/drop/error", policies->invalid_index,
-        policies->non_finite);
+  if (!check_policies (&policies, error))
     return FALSE;
-  }
   return validate_update (self, plan, policies->invalid_index,
       policies->non_finite, skip, result, error);
 }
@@ -1072,7 +1102,6 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
     const GstSharedMatrixPolicies * policies,
     GstSharedMatrixUpdateResult * result, GError ** error)
 {
-  static const GstSharedMatrixPolicies strict = { 0, };
   GstSharedMatrixUpdateResult res = { 0, };
   GstSharedMatrixInvalidIndexPolicy invalid_index;
   GstSharedMatrixNonFinitePolicy non_finite;
@@ -1083,27 +1112,10 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
   g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
   g_return_val_if_fail (n == 0 || (indices != NULL && deltas != NULL), FALSE);
 
-  if ((guint) op > GST_SHARED_MATRIX_OP_MAX) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
-        "Unknown op %d: allowed are set, add, sub, mul, min and max", op);
+  if (!check_update_args (op, &policies, index_type, delta_dtype, error))
     return FALSE;
-  }
-  if (policies == NULL)
-    policies = &strict;
   invalid_index = policies->invalid_index;
   non_finite = policies->non_finite;
-  if ((guint) invalid_index > GST_SHARED_MATRIX_INVALID_INDEX_DROP ||
-      (guint) non_finite > GST_SHARED_MATRIX_NON_FINITE_ERROR) {
-    g_set_error (error, GST_SHARED_MATRIX_ERROR,
-        GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
-        "Unknown policy (invalid-index %d, non-finite %d): allowed are "
-        "error/drop and apply/drop/error", invalid_index, non_finite);
-    return FALSE;
-  }
-  if (!check_index_type (index_type, error) ||
-      !check_dtype (delta_dtype, "delta", error))
-    return FALSE;
 
   plan.op = op;
   plan.indices = indices;
@@ -1131,6 +1143,130 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
   g_free (skip);
   if (ok && result)
     *result = res;
+  return ok;
+}
+
+/* update_many's plans and drop flags live on the stack up to this many
+ * items a round; longer batches take several rounds (the data lock is
+ * released between rounds, never inside an update). */
+#define UPDATE_MANY_ROUND 64
+
+/**
+ * gst_shared_matrix_update_many: (skip)
+ * @self: a #GstSharedMatrix
+ * @op: how delta rows combine with matrix rows
+ * @items: (array length=n_items): the updates, in order
+ * @n_items: number of updates
+ * @index_type: type of every item's indices
+ * @delta_dtype: dtype of every item's deltas
+ * @policies: (nullable): as for gst_shared_matrix_update()
+ * @results: (out caller-allocates) (optional) (array length=n_items): what
+ *   each update did (only the first *@n_applied are written)
+ * @n_applied: (out) (optional): how many updates were applied
+ * @error: return location for a #GError
+ *
+ * Applies @n_items updates in order, exactly as @n_items calls of
+ * gst_shared_matrix_update() would: each is validated before any of its
+ * rows is written, each is atomic with respect to readers and increments
+ * the version by one (results[i].version is its own version), and the
+ * first update that is rejected stops the batch: the ones before it are
+ * applied, it and the ones after it are not. What the batch saves is the
+ * per-call cost: the argument checks are done once and up to 64 updates
+ * are applied under one acquisition of the matrix's locks.
+ *
+ * Returns: %TRUE when every update was applied; %FALSE with @error when
+ *   one was rejected or the device failed (*@n_applied says how many
+ *   were applied before it)
+ */
+gboolean
+gst_shared_matrix_update_many (GstSharedMatrix * self, GstSharedMatrixOp op,
+    const GstSharedMatrixUpdateItem * items, guint n_items,
+    GstSharedMatrixIndexType index_type, GstSharedMatrixDType delta_dtype,
+    const GstSharedMatrixPolicies * policies,
+    GstSharedMatrixUpdateResult * results, guint * n_applied, GError ** error)
+{
+  SmUpdatePlan plans[UPDATE_MANY_ROUND];
+  guint8 *skips[UPDATE_MANY_ROUND];
+  GstSharedMatrixUpdateResult res[UPDATE_MANY_ROUND];
+  GError *reject = NULL;
+  guint done = 0;
+  gboolean ok = TRUE;
+
+  if (n_applied)
+    *n_applied = 0;
+  g_return_val_if_fail (GST_IS_SHARED_MATRIX (self), FALSE);
+  g_return_val_if_fail (n_items == 0 || items != NULL, FALSE);
+
+  if (!check_update_args (op, &policies, index_type, delta_dtype, error))
+    return FALSE;
+
+  while (ok && reject == NULL && done < n_items) {
+    guint round = MIN (n_items - done, UPDATE_MANY_ROUND);
+    guint valid, applied, i;
+    guint64 base;
+
+    /* validation reads only the caller's data: no lock needed yet; it
+     * stops at the first update that must be rejected */
+    for (valid = 0; valid < round; valid++) {
+      const GstSharedMatrixUpdateItem *it = &items[done + valid];
+      SmUpdatePlan *plan = &plans[valid];
+
+      if (it->n && (it->indices == NULL || it->deltas == NULL)) {
+        g_set_error (&reject, GST_SHARED_MATRIX_ERROR,
+            GST_SHARED_MATRIX_ERROR_INVALID_ARGUMENT,
+            "Update %u of the batch has %" G_GSIZE_FORMAT " rows but no "
+            "indices or deltas", done + valid, it->n);
+        break;
+      }
+      plan->op = op;
+      plan->indices = it->indices;
+      plan->indices_int64 = index_type == GST_SHARED_MATRIX_INDEX_TYPE_INT64;
+      plan->deltas = it->deltas;
+      plan->delta_dtype = delta_dtype;
+      plan->n = it->n;
+      memset (&res[valid], 0, sizeof res[valid]);
+      if (!validate_update (self, plan, policies->invalid_index,
+              policies->non_finite, &skips[valid], &res[valid], &reject))
+        break;
+      plan->skip = skips[valid];
+      if (res[valid].rows_applied == 0)
+        plan->n = 0;
+    }
+
+    g_mutex_lock (&self->data_lock);
+    for (applied = 0; applied < valid; applied++)
+      if (!self->ops->apply (self->storage, &plans[applied], error)) {
+        ok = FALSE;
+        break;
+      }
+    /* one version per applied update, taken in one step: readers of the
+     * data (under the data lock) see none of them or all of them */
+    GST_OBJECT_LOCK (self);
+    base = self->version;
+    self->version += applied;
+    GST_OBJECT_UNLOCK (self);
+    for (i = 0; i < applied; i++) {
+      res[i].version = base + i + 1;
+      sm_row_tracking_mark_plan (&self->tracking, &plans[i], res[i].version);
+    }
+    g_mutex_unlock (&self->data_lock);
+
+    for (i = 0; i < valid; i++)
+      g_free (skips[i]);
+    if (results)
+      memcpy (results + done, res, applied * sizeof res[0]);
+    done += applied;
+  }
+
+  if (n_applied)
+    *n_applied = done;
+  if (reject) {
+    if (ok)
+      g_propagate_error (error, reject);
+    else
+      g_error_free (reject);
+    return FALSE;
+  }
   return ok;
 }
 

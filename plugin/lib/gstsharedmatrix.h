@@ -120,6 +120,29 @@ gboolean gst_shared_matrix_update (GstSharedMatrix * self,
     GstSharedMatrixDType delta_dtype,
     const GstSharedMatrixPolicies * policies,
     GstSharedMatrixUpdateResult * result, GError ** error);
+/**
+ * GstSharedMatrixUpdateItem:
+ * @indices: @n row indices (no alignment needed)
+ * @deltas: @n × cols deltas, row-major (no alignment needed)
+ * @n: number of rows in this update (0 is a valid empty update)
+ *
+ * One update of a gst_shared_matrix_update_many() batch.
+ */
+typedef struct
+{
+  gconstpointer indices;
+  gconstpointer deltas;
+  gsize n;
+} GstSharedMatrixUpdateItem;
+
+GST_SHARED_MATRIX_API
+gboolean gst_shared_matrix_update_many (GstSharedMatrix * self,
+    GstSharedMatrixOp op, const GstSharedMatrixUpdateItem * items,
+    guint n_items, GstSharedMatrixIndexType index_type,
+    GstSharedMatrixDType delta_dtype,
+    const GstSharedMatrixPolicies * policies,
+    GstSharedMatrixUpdateResult * results, guint * n_applied,
+    GError ** error);
 GST_SHARED_MATRIX_API
 gboolean gst_shared_matrix_update_bytes (GstSharedMatrix * self,
     GstSharedMatrixOp op, GBytes * indices,

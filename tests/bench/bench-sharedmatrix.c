@@ -47,6 +47,7 @@ static gboolean opt_quick = FALSE;
 static gboolean opt_no_sweep = FALSE;
 static gboolean opt_no_big = FALSE;
 static gchar *opt_csv = NULL;
+static gboolean opt_one_row = FALSE;
 
 static GOptionEntry entries[] = {
   {"reps", 'r', 0, G_OPTION_ARG_INT, &opt_reps,
@@ -61,6 +62,8 @@ static GOptionEntry entries[] = {
       "Skip the N sweep", NULL},
   {"no-big", 0, 0, G_OPTION_ARG_NONE, &opt_no_big,
       "Skip the 1,000,000 x 128 case (needs ~2 GB of memory)", NULL},
+  {"one-row", 0, 0, G_OPTION_ARG_NONE, &opt_one_row,
+      "Only the 1-row case (per-buffer costs), nothing else", NULL},
   {"csv", 0, 0, G_OPTION_ARG_FILENAME, &opt_csv,
       "Also write every median to this CSV file (for plot.py)", "FILE"},
   {NULL}
@@ -340,6 +343,9 @@ case_make_buffers (Case * c, guint64 seed)
     for (i = 0; i < c->n * c->cols; i++)
       d[i] = (gint32) (splitmix (&seed) >> 40) / 8388608.0f - 1.0f;
     c->bufs[b] = gst_buffer_new_wrapped (data, size);
+    /* a producer's sequence number, as updatetestsrc and jetstreamsrc
+     * set it: per-OFFSET work in the element is measured too */
+    GST_BUFFER_OFFSET (c->bufs[b]) = b;
     c->idx[b] = idx;
     c->deltas[b] = d;
   }
@@ -478,8 +484,19 @@ hold_buffers (GstPad * pad, GstPadProbeInfo * info, gpointer unused)
   return GST_PAD_PROBE_OK;
 }
 
+/* How a pipeline sample feeds its buffers (only --one-row uses the
+ * others). */
+typedef enum
+{
+  FEED_SINGLE,                  /* appsrc ! sharedmatrix ! fakesink */
+  FEED_LISTS,                   /* the same, buffers pushed in lists of 64 */
+  FEED_NO_ELEMENT,              /* appsrc ! fakesink: GStreamer's share */
+} Feed;
+
+#define FEED_LIST_LEN 64
+
 static gdouble
-sample_pipeline (Case * c, guint iters)
+sample_pipeline_feed (Case * c, guint iters, Feed feed)
 {
   GstElement *pipeline, *src, *sm, *sink;
   GstPad *srcpad;
@@ -502,8 +519,14 @@ sample_pipeline (Case * c, guint iters)
       "block", FALSE, NULL);
   gst_caps_unref (caps);
   g_object_set (sink, "sync", FALSE, "async", FALSE, NULL);
-  gst_bin_add_many (GST_BIN (pipeline), src, sm, sink, NULL);
-  gst_element_link_many (src, sm, sink, NULL);
+  if (feed == FEED_NO_ELEMENT) {
+    gst_object_unref (gst_object_ref_sink (sm));
+    gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
+    gst_element_link (src, sink);
+  } else {
+    gst_bin_add_many (GST_BIN (pipeline), src, sm, sink, NULL);
+    gst_element_link_many (src, sm, sink, NULL);
+  }
 
   /* hold the stream at appsrc's src pad until every buffer is queued, so
    * the timed part is the streaming thread draining a full queue */
@@ -513,9 +536,22 @@ sample_pipeline (Case * c, guint iters)
       NULL, NULL);
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
   gst_element_get_state (pipeline, NULL, NULL, GST_CLOCK_TIME_NONE);
-  for (i = 0; i < iters; i++)
-    gst_app_src_push_buffer (GST_APP_SRC (src),
-        gst_buffer_ref (c->bufs[c->next++ % c->n_bufs]));
+  if (feed == FEED_LISTS) {
+    iters -= iters % FEED_LIST_LEN;
+    for (i = 0; i < iters; i += FEED_LIST_LEN) {
+      GstBufferList *list = gst_buffer_list_new_sized (FEED_LIST_LEN);
+      guint j;
+
+      for (j = 0; j < FEED_LIST_LEN; j++)
+        gst_buffer_list_add (list,
+            gst_buffer_ref (c->bufs[c->next++ % c->n_bufs]));
+      gst_app_src_push_buffer_list (GST_APP_SRC (src), list);
+    }
+  } else {
+    for (i = 0; i < iters; i++)
+      gst_app_src_push_buffer (GST_APP_SRC (src),
+          gst_buffer_ref (c->bufs[c->next++ % c->n_bufs]));
+  }
   gst_app_src_end_of_stream (GST_APP_SRC (src));
 
   t0 = precise_now_us ();
@@ -534,6 +570,12 @@ sample_pipeline (Case * c, guint iters)
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
   return (t1 - t0) / iters;
+}
+
+static gdouble
+sample_pipeline (Case * c, guint iters)
+{
+  return sample_pipeline_feed (c, iters, FEED_SINGLE);
 }
 
 static gdouble
@@ -654,19 +696,32 @@ run_case (Case * c, const gchar * group, gint reps, gboolean stream,
     samples[m] = g_new0 (gdouble, reps);
     /* warm up and size a sample to about opt_sample_ms */
     t = sample (c, m, m == M_COPY ? 1 : 4);
+    /* a pipeline sample of 4 buffers is all fixed latency: size it again
+     * from one of about opt_sample_ms */
+    if (m == M_PIPELINE)
+      t = sample (c, m, CLAMP ((guint) (opt_sample_ms * 1000 / MAX (t, 0.01)),
+              64, 200000));
     if (m == M_COPY)
       iters[m] = 1;
     else if (m == M_PIPELINE)
-      /* per-sample setup outside the timing; at least 64 buffers so the
-       * EOS round trip is amortised */
-      iters[m] = CLAMP ((guint) (opt_sample_ms * 2500 / MAX (t, 0.01)), 64,
+      /* per-sample setup outside the timing; about 10 x opt_sample_ms and
+       * at least 64 buffers, so that the fixed latency of a sample (the
+       * streaming thread waking up, EOS reaching the bus: milliseconds on
+       * a busy machine) stays a few percent of it: with 2.5 x, it made a
+       * 1-row buffer look 5 us slower than it is */
+      iters[m] = CLAMP ((guint) (opt_sample_ms * 10000 / MAX (t, 0.01)), 64,
           200000);
     else
       iters[m] = CLAMP ((guint) (opt_sample_ms * 1000 / MAX (t, 0.01)), 1,
           1000000);
   }
   for (k = 0; k < reps; k++) {
-    for (m = 0; m < M_COUNT; m++) {
+    gint j;
+
+    /* each method in every position of the rotation in turn: the first
+     * one after the STREAM sample finds the caches and TLB flushed */
+    for (j = 0; j < M_COUNT; j++) {
+      m = (j + k) % M_COUNT;
       /* the full copy is ~1000x slower: a few samples say enough */
       if (m == M_COPY && k >= MAX (3, reps / 3))
         continue;
@@ -1072,12 +1127,57 @@ main (int argc, char **argv)
 
   print_header ();
   for (i = 0; i < G_N_ELEMENTS (cases); i++) {
-    if (opt_no_big && cases[i].rows > 100000)
+    if ((opt_no_big && cases[i].rows > 100000) ||
+        (opt_one_row && cases[i].n != 1))
       continue;
     case_setup (&cases[i], 1 + i);
     run_case (&cases[i], "case", opt_reps, TRUE, &results[i]);
     print_row (cases[i].label, &results[i]);
     case_teardown (&cases[i]);
+  }
+
+  if (opt_one_row) {
+    /* the pipeline's share of GStreamer (appsrc ! fakesink alone) and the
+     * same buffers in lists, alternating */
+    Case *c = &cases[2];
+    gdouble t_single[64], t_lists[64], t_none[64];
+    gint k, reps = MIN (opt_reps, 64);
+    guint iters = 20000;
+
+    case_setup (c, 3);
+    for (k = 0; k < reps; k++) {
+      gint j;
+
+      for (j = 0; j < 3; j++)
+        switch ((j + k) % 3) {
+          case 0:
+            t_single[k] = sample_pipeline_feed (c, iters, FEED_SINGLE);
+            break;
+          case 1:
+            t_lists[k] = sample_pipeline_feed (c, iters, FEED_LISTS);
+            break;
+          default:
+            t_none[k] = sample_pipeline_feed (c, iters, FEED_NO_ELEMENT);
+            break;
+        }
+    }
+    case_teardown (c);
+    {
+      gdouble p = results[2].med[M_PLAIN], ts = median (t_single, reps),
+          tl = median (t_lists, reps), tn = median (t_none, reps);
+
+      g_print ("  1 row per buffer: element overhead %.3f us over the plain "
+          "loop (harness)\n", results[2].med[M_HARNESS] - p);
+      g_print ("  pipeline, us per update (median of %d x %u):\n", reps,
+          iters);
+      g_print ("    appsrc ! fakesink (no element)        %7.3f\n", tn);
+      g_print ("    appsrc ! sharedmatrix ! fakesink      %7.3f   (+%.3f "
+          "over the plain loop; +%.3f over the plain loop and appsrc ! "
+          "fakesink)\n", ts, ts - p, ts - tn - p);
+      g_print ("    the same, lists of %d buffers         %7.3f   (+%.3f "
+          "over the plain loop)\n", FEED_LIST_LEN, tl, tl - p);
+    }
+    return 0;
   }
 
   if (!opt_no_sweep) {

@@ -46,8 +46,11 @@ make_update (guint k, guint64 first_offset, guint64 * seed)
   return buf;
 }
 
+/* sharedmatrix op=add with @invalid_index, snapshot-every=@snapshot_every,
+ * checkpoint-every=3 when @checkpoint is set. */
 static GstHarness *
-start (const gchar * checkpoint, GstElement ** el, GstBus ** bus)
+start_full (const gchar * checkpoint, gint invalid_index, guint snapshot_every,
+    GstElement ** el, GstBus ** bus)
 {
   GstHarness *h;
   gchar *caps;
@@ -55,8 +58,9 @@ start (const gchar * checkpoint, GstElement ** el, GstBus ** bus)
   *el = gst_element_factory_make ("sharedmatrix", NULL);
   fail_unless (*el != NULL);
   g_object_set (*el, "rows", (guint64) ROWS, "cols", COLS, "op", 1,
-      "invalid-index", 1, "snapshot-every", 2, "checkpoint-location",
-      checkpoint, "checkpoint-every", 3, NULL);
+      "invalid-index", invalid_index, "snapshot-every", snapshot_every,
+      "snapshot-on-eos", FALSE, "checkpoint-location", checkpoint,
+      "checkpoint-every", checkpoint ? 3 : 0, NULL);
   *bus = gst_bus_new ();
   gst_element_set_bus (*el, *bus);
   h = gst_harness_new_with_element (*el, "sink", "src");
@@ -65,6 +69,12 @@ start (const gchar * checkpoint, GstElement ** el, GstBus ** bus)
   gst_harness_set_src_caps_str (h, caps);
   g_free (caps);
   return h;
+}
+
+static GstHarness *
+start (const gchar * checkpoint, GstElement ** el, GstBus ** bus)
+{
+  return start_full (checkpoint, 1, 2, el, bus);
 }
 
 /* Feeds updates [0, @to) of the stream: @list as one list, else one by
@@ -288,6 +298,146 @@ GST_START_TEST (test_list_stops_at_first_error)
 
 GST_END_TEST;
 
+/* invalid-index=error: update 4 (an out-of-range row) is rejected by the
+ * library, inside a batch: updates 0-3 applied, the same error. */
+GST_START_TEST (test_list_stops_at_rejected_update)
+{
+  GstElement *a, *b;
+  GstBus *bus_a, *bus_b;
+  GstHarness *ha, *hb;
+  gchar *ta, *tb;
+
+  ha = start_full (NULL, 0, 3, &a, &bus_a);
+  hb = start_full (NULL, 0, 3, &b, &bus_b);
+  fail_unless_equals_int (feed (ha, FALSE, K, 0, make_update),
+      GST_FLOW_ERROR);
+  fail_unless_equals_int (feed (hb, TRUE, K, 0, make_update),
+      GST_FLOW_ERROR);
+  assert_same_counters (a, b, 4, 0);
+  assert_same_matrix (a, b);
+  /* snapshot-every=3: after update 3 only */
+  assert_same_snapshots (ha, hb, 1);
+  ta = test_pop_error_text (bus_a);
+  tb = test_pop_error_text (bus_b);
+  fail_unless (ta != NULL);
+  fail_unless_equals_string (tb, ta);
+  g_free (ta);
+  g_free (tb);
+  test_teardown_with_bus (ha, a, bus_a);
+  test_teardown_with_bus (hb, b, bus_b);
+}
+
+GST_END_TEST;
+
+/* 150 updates (more than one batch of 64), snapshot-every=7 so that
+ * snapshots fall inside batches, two lists in a row. */
+GST_START_TEST (test_long_lists)
+{
+  GstElement *a, *b;
+  GstBus *bus_a, *bus_b;
+  GstHarness *ha, *hb;
+
+  ha = start_full (NULL, 1, 7, &a, &bus_a);
+  hb = start_full (NULL, 1, 7, &b, &bus_b);
+  fail_unless_equals_int (feed (ha, FALSE, 150, 0, make_update),
+      GST_FLOW_OK);
+  fail_unless_equals_int (feed (hb, TRUE, 150, 0, make_update), GST_FLOW_OK);
+  fail_unless_equals_int (feed (ha, FALSE, 70, 150, make_update),
+      GST_FLOW_OK);
+  fail_unless_equals_int (feed (hb, TRUE, 70, 150, make_update),
+      GST_FLOW_OK);
+  assert_same_counters (a, b, 220, 0);
+  assert_same_matrix (a, b);
+  assert_same_snapshots (ha, hb, 220 / 7);
+  test_teardown_with_bus (ha, a, bus_a);
+  test_teardown_with_bus (hb, b, bus_b);
+}
+
+GST_END_TEST;
+
+/* An upstream element that wants sharedmatrix-durable events: answers
+ * the sharedmatrix-durable query, as jetstreamsrc does. */
+static GstPadProbeReturn
+answer_durable_query (GstPad * pad, GstPadProbeInfo * info, gpointer unused)
+{
+  GstQuery *q = GST_PAD_PROBE_INFO_QUERY (info);
+  const GstStructure *st;
+
+  if (GST_QUERY_TYPE (q) == GST_QUERY_CUSTOM &&
+      (st = gst_query_get_structure (q)) &&
+      gst_structure_has_name (st, "sharedmatrix-durable"))
+    return GST_PAD_PROBE_HANDLED;
+  return GST_PAD_PROBE_OK;
+}
+
+/* The durable offsets the element sent upstream, in order (-1 ends). */
+static guint
+pop_durable (GstHarness * h, guint64 * offsets, guint max)
+{
+  GstEvent *ev;
+  guint n = 0;
+
+  while ((ev = gst_harness_try_pull_upstream_event (h))) {
+    const GstStructure *st = gst_event_get_structure (ev);
+
+    if (st && gst_structure_has_name (st, "sharedmatrix-durable")) {
+      fail_unless (n < max);
+      fail_unless (gst_structure_get_uint64 (st, "offset", &offsets[n++]));
+    }
+    gst_event_unref (ev);
+  }
+  return n;
+}
+
+/* Without checkpoint-location, sharedmatrix says which OFFSETs are durable
+ * (applied) only to an upstream element that asked, after each single
+ * buffer, and once for a whole list (its last OFFSET). */
+GST_START_TEST (test_durable_events)
+{
+  GstElement *a;
+  GstBus *bus_a;
+  GstHarness *ha, *hb;
+  guint64 off[2 * K];
+  guint i, n;
+
+  /* nobody asked: no events */
+  ha = start_full (NULL, 1, 0, &a, &bus_a);
+  fail_unless_equals_int (feed (ha, FALSE, K, 0, make_update), GST_FLOW_OK);
+  fail_unless_equals_int (feed (ha, TRUE, K, K, make_update), GST_FLOW_OK);
+  fail_unless_equals_int (pop_durable (ha, off, 2 * K), 0);
+  test_teardown_with_bus (ha, a, bus_a);
+
+  for (i = 0; i < 2; i++) {
+    GstElement *el = gst_element_factory_make ("sharedmatrix", NULL);
+    GstHarness *h;
+
+    g_object_set (el, "rows", (guint64) ROWS, "cols", COLS,
+        "invalid-index", 1, NULL);
+    h = gst_harness_new_with_element (el, "sink", NULL);
+    gst_object_unref (el);
+    if (i)
+      hb = h;
+    else
+      ha = h;
+    gst_pad_add_probe (h->srcpad, GST_PAD_PROBE_TYPE_QUERY_UPSTREAM,
+        answer_durable_query, NULL, NULL);
+    gst_harness_set_src_caps_str (h, "application/x-matrix-update, "
+        "dtype=float32, index-type=int32, cols=4");
+  }
+  fail_unless_equals_int (feed (ha, FALSE, K, 0, make_update), GST_FLOW_OK);
+  n = pop_durable (ha, off, 2 * K);
+  fail_unless_equals_int (n, K);
+  for (i = 0; i < K; i++)
+    fail_unless_equals_uint64 (off[i], i);
+  fail_unless_equals_int (feed (hb, TRUE, K, 0, make_update), GST_FLOW_OK);
+  fail_unless_equals_int (pop_durable (hb, off, 2 * K), 1);
+  fail_unless_equals_uint64 (off[0], K - 1);
+  gst_harness_teardown (ha);
+  gst_harness_teardown (hb);
+}
+
+GST_END_TEST;
+
 static Suite *
 sharedmatrix_list_suite (void)
 {
@@ -297,6 +447,9 @@ sharedmatrix_list_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_list_equals_singles);
   tcase_add_test (tc, test_list_stops_at_first_error);
+  tcase_add_test (tc, test_list_stops_at_rejected_update);
+  tcase_add_test (tc, test_long_lists);
+  tcase_add_test (tc, test_durable_events);
   return s;
 }
 
