@@ -262,7 +262,7 @@ run_case (const Case * c, int reps, FILE * csv)
         names[o], us, us / add_us, bound, us / bound, o ? target : "",
         o ? "<= 1.5x bound" : "");
     if (csv)
-      fprintf (csv, "%s,%s,%.3f,%.4f,%.3f,%.4f,%.2f\n", c->label, names[o],
+      fprintf (csv, "\"%s\",%s,%.3f,%.4f,%.3f,%.4f,%.2f\n", c->label, names[o],
           us, us / add_us, bound, us / bound, bw_med);
     g_free (t[o]);
     gst_object_unref (d.m[o]);

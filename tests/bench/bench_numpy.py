@@ -76,8 +76,11 @@ def methods_for(rows, cols, n, seed):
     return out
 
 
-def run(rows, cols, n, reps, sample_ms, seed):
-    methods = methods_for(rows, cols, n, seed)
+def time_alternating(methods, reps, sample_ms):
+    """{name: (median, p25, p75) µs per call} for methods = [(name, fn,
+    before)]: every sample times about sample_ms of consecutive calls, and
+    the methods alternate sample by sample so background load hits all of
+    them alike (bench_torch_optim.py uses it too)"""
     iters = {}
     for name, fn, before in methods:
         before()
@@ -104,6 +107,11 @@ def run(rows, cols, n, reps, sample_ms, seed):
     return result
 
 
+def run(rows, cols, n, reps, sample_ms, seed):
+    return time_alternating(methods_for(rows, cols, n, seed), reps,
+                            sample_ms)
+
+
 def read_c_csv(path):
     """{(group, rows, cols, n, method): median µs}"""
     out = {}
@@ -121,7 +129,7 @@ def main():
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--sweep-reps", type=int, default=5)
     ap.add_argument("--sample-ms", type=float, default=20.0)
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("-q", "--quick", action="store_true")
     ap.add_argument("--no-sweep", action="store_true")
     ap.add_argument("--no-big", action="store_true")
     ap.add_argument("--csv", help="write the medians here (for plot.py)")
@@ -138,9 +146,9 @@ def main():
               np.__version__, "%s (%d threads by default)" % (
                   torch.__version__, TORCH_THREADS) if torch
               else "not available", args.reps))
-    hdr = "%-26s %13s %17s %17s | %13s %13s %13s" % (
+    hdr = "%-26s %13s %17s %17s | %13s %13s %13s %15s" % (
         "case", "numpy add.at", "torch index_add_", "torch 1 thread",
-        "numpy/elem", "torch/elem", "torch1/elem")
+        "numpy/elem", "torch/elem", "torch1/elem", "torch best/elem")
     print(hdr)
 
     def line(label, group, rows, cols, n, res):
@@ -150,15 +158,23 @@ def main():
             return "%17.3f" % res[name][0] if name in res else \
                 "%17s" % "not available"
 
-        def ratio(name):
-            if name in res and elem:
-                return "%12.1fx" % (res[name][0] / elem)
-            return "%13s" % "-"
+        def ratio(us, width=13):
+            if us is not None and elem:
+                return "%*.1fx" % (width - 1, us / elem)
+            return "%*s" % (width, "-")
 
-        print("%-26s %13.3f %s %s | %s %s %s" % (
+        def med(name):
+            return res[name][0] if name in res else None
+
+        # torch at its best thread count for this case
+        torch_us = [med(k) for k in ("torch index_add_",
+                                     "torch index_add_ 1 thread") if k in res]
+        print("%-26s %13.3f %s %s | %s %s %s %s" % (
             label, res["numpy add.at"][0], fig("torch index_add_"),
-            fig("torch index_add_ 1 thread"), ratio("numpy add.at"),
-            ratio("torch index_add_"), ratio("torch index_add_ 1 thread")))
+            fig("torch index_add_ 1 thread"), ratio(med("numpy add.at")),
+            ratio(med("torch index_add_")),
+            ratio(med("torch index_add_ 1 thread")),
+            ratio(min(torch_us) if torch_us else None, 15)))
         for name, (med, p25, p75) in res.items():
             rows_out.append((group, rows, cols, n, name, med, p25, p75))
 

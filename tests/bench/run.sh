@@ -7,10 +7,38 @@
 # build/bench/): bench-c.csv, bench-optim.csv, bench-py.csv, bench.txt,
 # bench.png.
 # Figures only: nothing here fails on time. See docs/performance.md.
-# torch is not packaged in Debian: bench_numpy.py reports it "not available"
-# unless BENCH_PYTHON names an interpreter that has it (a venv of your own).
+# torch and FBGEMM are not packaged in Debian: the Python benchmarks report
+# them "not available" unless BENCH_PYTHON names an interpreter that has
+# them. `tests/bench/run.sh --with-torch` makes one, once: a private virtual
+# environment in build/bench-venv with torch and FBGEMM's CPU build from
+# PyPI (about 5 GB: torch's wheel brings CUDA libraries; the tests never
+# need it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+
+# FBGEMM's wheels are built against one torch release each (FBGEMM's
+# release compatibility table): keep the two in step.
+TORCH_SPEC="torch==2.14.*"
+FBGEMM_SPEC="fbgemm-gpu-cpu==1.9.0"
+
+args=()
+with_torch=0
+for a in "$@"; do
+  case "$a" in --with-torch) with_torch=1 ;; *) args+=("$a") ;; esac
+done
+set -- ${args[@]+"${args[@]}"}
+if [ "$with_torch" = 1 ]; then
+  venv="$BUILD_DIR/bench-venv"
+  if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+    echo "bench: installing numpy, $TORCH_SPEC and $FBGEMM_SPEC into $venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q numpy "$TORCH_SPEC"
+    # optional: FBGEMM's side-by-side column stays empty without it
+    "$venv/bin/pip" install -q "$FBGEMM_SPEC" ||
+      echo "bench: $FBGEMM_SPEC did not install; FBGEMM left out"
+  fi
+  export BENCH_PYTHON="$venv/bin/python"
+fi
 
 # for the plot only (the tests do not need it)
 if ! dpkg-query -W -f='${Status}' python3-matplotlib 2>/dev/null | grep -q "install ok installed"; then
@@ -37,6 +65,10 @@ done
   echo
   "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_numpy.py" \
     --csv "$OUT/bench-py.csv" --c-csv "$OUT/bench-c.csv" ${quick[@]+"${quick[@]}"}
+  echo
+  # torch's and FBGEMM's sparse optimizer steps against bench-optimizers'
+  "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_torch_optim.py" \
+    --csv "$OUT/bench-torch-optim.csv" --c-csv "$OUT/bench-optim.csv" ${quick[@]+"${quick[@]}"}
   # through a local NATS JetStream cluster (skips itself without nats-server)
   echo
   /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/bench_jetstream.py" --csv "$OUT/bench-jetstream.csv"
