@@ -419,3 +419,41 @@ def test_against_torch():
         want = emb.weight.detach().numpy()
         expect(np.allclose(got, want, rtol=1e-5, atol=1e-6),
                f"{opt}: max diff to torch {np.max(np.abs(got - want))}")
+
+
+# ---- FBGEMM, when importable ------------------------------------------------
+
+def test_against_fbgemm():
+    """FBGEMM's CPU table-batched embedding applies the same fused steps:
+    the one outside reference for row-wise Adagrad (EXACT_ROWWISE_ADAGRAD,
+    which the SPEC names)"""
+    pytest.importorskip("torch")
+    tbe_ops = pytest.importorskip(
+        "fbgemm_gpu.split_table_batched_embeddings_ops_training")
+    import torch
+    from fbgemm_gpu.split_embedding_configs import EmbOptimType
+    from fbgemm_gpu.split_table_batched_embeddings_ops_common import (
+        EmbeddingLocation, PoolingMode)
+    rows, cols, n = 50, 8, 30
+    rng = np.random.default_rng(2)
+    W0 = rng.normal(0, 0.5, (rows, cols)).astype(np.float32)
+    for opt, name in (("sgd", "EXACT_SGD"), ("adagrad", "EXACT_ADAGRAD"),
+                      ("rowwise-adagrad", "EXACT_ROWWISE_ADAGRAD")):
+        tbe = tbe_ops.SplitTableBatchedEmbeddingBagsCodegen(
+            [(rows, cols, EmbeddingLocation.HOST, tbe_ops.ComputeDevice.CPU)],
+            optimizer=getattr(EmbOptimType, name), learning_rate=0.05,
+            eps=1e-8, pooling_mode=PoolingMode.NONE)
+        with torch.no_grad():
+            tbe.split_embedding_weights()[0].copy_(torch.from_numpy(W0))
+        m = make_matrix(rows, cols, "float32", opt, W0)
+        for t in range(5):
+            idx = rng.integers(0, rows // 2, n)     # duplicates on purpose
+            g = rng.normal(0, 1, (n, cols)).astype(np.float32)
+            out = tbe(torch.from_numpy(idx),
+                      torch.arange(n + 1, dtype=torch.int64))
+            out.backward(torch.from_numpy(g))
+            apply(m, idx, g, "float32", dict(P, lr=0.05))
+        got = matrix_of(m, "float32", rows, cols)
+        want = tbe.split_embedding_weights()[0].detach().numpy()
+        expect(np.allclose(got, want, rtol=1e-5, atol=1e-6),
+               f"{opt}: max diff to FBGEMM {np.max(np.abs(got - want))}")
