@@ -69,6 +69,12 @@ done
   # torch's and FBGEMM's sparse optimizer steps against bench-optimizers'
   "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_torch_optim.py" \
     --csv "$OUT/bench-torch-optim.csv" --c-csv "$OUT/bench-optim.csv" ${quick[@]+"${quick[@]}"}
+  echo
+  # reading the whole matrix from Python, and a slow snapshot consumer
+  # (docs/user-guide.md quotes both)
+  /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/bench_read.py"
+  echo
+  /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/bench_backpressure.py"
   # through a local NATS JetStream cluster (skips itself without nats-server)
   echo
   /usr/bin/python3 "$SHAREDMATRIX_ROOT/tests/bench/bench_jetstream.py" --csv "$OUT/bench-jetstream.csv"
