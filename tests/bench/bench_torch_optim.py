@@ -153,13 +153,14 @@ def fbgemm_methods(rows, cols, idx, grads):
 
 
 def read_c_csv(path):
-    """{(case label, step): µs} from bench-optimizers --csv (its labels
-    are CASES' labels)"""
+    """{(case label, step): (µs, bound µs)} from bench-optimizers --csv
+    (its labels are CASES' labels)"""
     out = {}
     if path and os.path.exists(path):
         with open(path) as f:
             for row in csv.DictReader(f):
-                out[(row["case"], row["step"])] = float(row["us"])
+                out[(row["case"], row["step"])] = (float(row["us"]),
+                                                   float(row["bound_us"]))
     return out
 
 
@@ -185,16 +186,17 @@ def main():
     print("torch %s (%d threads by default), FBGEMM %s; us per optimizer "
           "step, median of %d; x: how many times faster the library's step "
           "(bench-optimizers, same run) is than torch's best thread count "
-          "and than FBGEMM" % (
+          "and than FBGEMM; bound: the bytes the step must move at the "
+          "memory bandwidth bench-optimizers measured" % (
               torch.__version__, threads,
               getattr(fbgemm_gpu, "__version__", "?") if fbgemm_gpu
               else "not available", args.reps))
     if fbgemm_gpu is None:
         print("  (FBGEMM: %s)" % FBGEMM_ERROR)
     c = read_c_csv(args.c_csv)
-    print("%-26s %-16s %9s %9s %9s %9s %9s | %9s %9s" % (
-        "case", "step", "ours", "torch", "torch 1t", "FBGEMM", "fbgemm fw",
-        "torch/us", "FBGEMM/us"))
+    print("%-26s %-16s %9s %9s %9s %9s %9s %9s | %9s %9s %11s" % (
+        "case", "step", "ours", "bound", "torch", "torch 1t", "FBGEMM",
+        "fbgemm fw", "torch/us", "FBGEMM/us", "torch/bound"))
     out_rows = []
     for i, (label, rows, cols, n) in enumerate(CASES):
         if args.no_big and rows > 100000:
@@ -215,7 +217,7 @@ def main():
             methods, args.reps, args.sample_ms).items()}
         torch.set_num_threads(threads)
         for step in STEPS:
-            ours = c.get((label, step))
+            ours, bound = c.get((label, step), (None, None))
             t_all = [res[k] for k in ("torch " + step, "torch1 " + step)
                      if k in res]
             t_best = min(t_all) if t_all else None
@@ -226,18 +228,24 @@ def main():
             def fig(v):
                 return "%9.1f" % v if v is not None else "%9s" % "-"
 
-            def ratio(v):
-                return "%8.1fx" % (v / ours) if v and ours else "%9s" % "-"
-            print("%-26s %-16s %s %s %s %s %s | %s %s" % (
-                label, step, fig(ours), fig(res.get("torch " + step)),
+            def ratio(v, base, width=9):
+                return ("%*.1fx" % (width - 1, v / base) if v and base
+                        else "%*s" % (width, "-"))
+            # torch/bound: the most any code could be faster than torch here
+            print("%-26s %-16s %s %s %s %s %s %s | %s %s %s" % (
+                label, step, fig(ours), fig(bound),
+                fig(res.get("torch " + step)),
                 fig(res.get("torch1 " + step)), fig(fb_step), fig(fb_fwd),
-                ratio(t_best), ratio(fb_step)))
-            out_rows.append((label, step, ours, res.get("torch " + step),
+                ratio(t_best, ours), ratio(fb_step, ours),
+                ratio(t_best, bound, 11)))
+            out_rows.append((label, step, ours, bound,
+                             res.get("torch " + step),
                              res.get("torch1 " + step), fb_step, fb_fwd))
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["case", "step", "ours_us", "torch_us", "torch1_us",
+            w.writerow(["case", "step", "ours_us", "bound_us", "torch_us",
+                        "torch1_us",
                         "fbgemm_step_us", "fbgemm_fwd_us"])
             for r in out_rows:
                 w.writerow(r[:2] + tuple("" if x is None else "%.3f" % x
