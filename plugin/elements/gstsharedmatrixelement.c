@@ -1155,12 +1155,12 @@ start (GstSharedMatrixElement * self)
   st->last_running_time = GST_CLOCK_TIME_NONE;
   st->start_monotonic = g_get_monotonic_time ();
   st->updates_since_checkpoint = 0;
-  sm_delta_follow_reset (&st->delta_follow);
   /* what the matrix holds already, restored or from an earlier run */
   sm_stats_start (&self->stats);
   sm_stats_get (&self->stats, &stats);
   st->skip_through = st->settings.matrix.checkpoint_location ?
       stats.last_offset : GST_BUFFER_OFFSET_NONE;
+  sm_delta_follow_reset (&st->delta_follow, st->skip_through);
   st->checkpoint_writer =
       gst_shared_matrix_checkpoint_writer_new (checkpoint_written, self, NULL);
   /* asked again at each CAPS event */

@@ -117,11 +117,11 @@ copy_failed:
 /* ---- the sink side: following a chain ------------------------------------ */
 
 void
-sm_delta_follow_reset (SmDeltaFollow * follow)
+sm_delta_follow_reset (SmDeltaFollow * follow, guint64 restored)
 {
   follow->delta_stream = FALSE;
-  follow->have_previous = FALSE;
-  follow->previous = 0;
+  follow->have_previous = restored != GST_BUFFER_OFFSET_NONE;
+  follow->previous = follow->have_previous ? restored : 0;
 }
 
 void

@@ -35,7 +35,11 @@ typedef struct
   guint64 previous;             /* OFFSET of the last applied delta */
 } SmDeltaFollow;
 
-void sm_delta_follow_reset (SmDeltaFollow * follow);
+/* @restored: the last OFFSET the checkpoint the matrix was restored from
+ * holds (GST_BUFFER_OFFSET_NONE when none was): a replica restarted from its
+ * checkpoint continues the chain it was following, so a delta lost across
+ * the restart is detected too */
+void sm_delta_follow_reset (SmDeltaFollow * follow, guint64 restored);
 void sm_delta_follow_set_caps (SmDeltaFollow * follow, const GstCaps * caps);
 /* FALSE (after posting an element error) when @buf does not continue the
  * chain: its OFFSET_END is set and is not the OFFSET of the last delta

@@ -356,6 +356,63 @@ def test_dropped_delta_is_detected():
     note(msg)
 
 
+def test_restored_replica_continues_the_chain(tmp):
+    """A replica restarted from its checkpoint checks the first delta it
+    gets against the last one the checkpoint holds: a delta lost across the
+    restart is detected; a replayed one is skipped and the next applies."""
+    rows, cols = 40, 2
+    ckpt = os.path.join(tmp, "replica.npy")
+    caps = update_caps(cols, "float32", "int64", True)
+
+    def replica():
+        p = Gst.parse_launch(
+            f"appsrc name=src format=bytes ! sharedmatrix name=r rows={rows} "
+            f"cols={cols} op=set checkpoint-location={ckpt}")
+        src = p.get_by_name("src")
+        src.set_property("caps", caps)
+        p.set_state(Gst.State.PLAYING)
+        return p, src, p.get_by_name("r")
+
+    def row(i, v):
+        return payload(np.array([i]), np.full((1, cols), v, np.float32),
+                       "int64")
+
+    p, src, r = replica()
+    push(src, row(3, 1.0), offset=5, offset_end=0)
+    push(src, row(4, 2.0), offset=9, offset_end=5)
+    src.emit("end-of-stream")
+    expect(wait(p, "first run") is None, "first run failed")
+    p.set_state(Gst.State.NULL)
+
+    # restarted, fed from after what it made durable (as jetstreamsrc
+    # resumes): 9 -> 14 is lost, 14 -> 20 is the first delta it gets
+    p, src, r = replica()
+    push(src, row(5, 3.0), offset=20, offset_end=14)
+    src.emit("end-of-stream")
+    err = wait(p, "lost across the restart")
+    p.set_state(Gst.State.NULL)
+    expect(err is not None, "no error for a delta lost across the restart")
+    msg = err[0].message
+    expect("missed a delta" in msg.lower() and "version 9" in msg and
+           "from 14" in msg, f"error message does not say what happened: {msg}")
+    got = np.load(ckpt)
+    expect(got[5].tolist() == [0.0, 0.0], "the out-of-chain delta was applied")
+
+    # restarted again, with a producer replaying: 9 is skipped, the delta
+    # that continues the chain applies
+    p, src, r = replica()
+    push(src, row(4, 9.0), offset=9, offset_end=5)
+    push(src, row(6, 4.0), offset=14, offset_end=9)
+    src.emit("end-of-stream")
+    expect(wait(p, "continued") is None, "the continuing delta was refused")
+    p.set_state(Gst.State.NULL)
+    want = np.zeros((rows, cols), np.float32)
+    want[3], want[4], want[6] = 1.0, 2.0, 4.0
+    expect(np.load(ckpt).tobytes() == want.tobytes(),
+           "replica after the restarts differs from the chain's rows")
+    note(msg)
+
+
 def test_ordinary_streams_unaffected():
     """Without delta=true, OFFSET_END is never checked (updatetestsrc sets
     OFFSET + 1; other producers anything)."""
