@@ -324,10 +324,10 @@ def test_two_elements_sharing_a_matrix():
         note(f"element {which}: {len(chain)} deltas, replica equal at each")
 
 
-def replica_pipeline(rows, cols, caps):
+def replica_pipeline(rows, cols, caps, properties=""):
     p = Gst.parse_launch(
         f"appsrc name=src format=bytes ! sharedmatrix name=r rows={rows} "
-        f"cols={cols} op=set")
+        f"cols={cols} op=set {properties}")
     src = p.get_by_name("src")
     src.set_property("caps", caps)
     p.set_state(Gst.State.PLAYING)
@@ -365,13 +365,8 @@ def test_restored_replica_continues_the_chain(tmp):
     caps = update_caps(cols, "float32", "int64", True)
 
     def replica():
-        p = Gst.parse_launch(
-            f"appsrc name=src format=bytes ! sharedmatrix name=r rows={rows} "
-            f"cols={cols} op=set checkpoint-location={ckpt}")
-        src = p.get_by_name("src")
-        src.set_property("caps", caps)
-        p.set_state(Gst.State.PLAYING)
-        return p, src, p.get_by_name("r")
+        return replica_pipeline(rows, cols, caps,
+                                f"checkpoint-location={ckpt}")
 
     def row(i, v):
         return payload(np.array([i]), np.full((1, cols), v, np.float32),
