@@ -40,6 +40,10 @@
  * acknowledgement floor, the copies of what was pushed already are dropped,
  * and streaming goes on in order.
  *
+ * Messages come through pull requests of up to 64 messages (8 MiB), two of
+ * them outstanding at any time: the next batch is on its way while this
+ * one is pushed downstream, and no round trip is waited for per batch.
+ *
  * Up to #GstJetStreamSrc:max-ack-pending messages wait unacknowledged: the
  * server stops delivering beyond that. Keep sharedmatrix's
  * checkpoint-every well below it (the element warns when it stalls).
@@ -77,9 +81,19 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 #define DEFAULT_PROP_MAX_ACK_PENDING 20000
 #define DEFAULT_PROP_ACK_WAIT (30 * 60 * GST_SECOND)
 
-/* a fetch waits at most this long, so that unlock () is answered soon */
-#define FETCH_TIMEOUT_MS 100
-#define FETCH_BATCH 64
+/* Pull requests: each asks for up to PULL_BATCH messages (at most
+ * PULL_MAX_BYTES of them), and PULL_DEPTH of them are outstanding at any
+ * time, so that the next batch is on its way while this one is pushed
+ * downstream. The server ends a request after PULL_EXPIRES_MS; one neither
+ * filled nor ended PULL_LOST_MS later went with a server that died. */
+#define PULL_BATCH 64
+#define PULL_DEPTH 2
+#define PULL_MAX_BYTES (8 * 1024 * 1024)
+#define PULL_EXPIRES_MS 1000
+#define PULL_LOST_MS 1000
+/* a wait for the next message lasts at most this long, so that unlock ()
+ * is answered soon */
+#define WAIT_MS 100
 /* empty fetches after a delivery that said more were pending, for this
  * long, mean a lost delivery: one empty fetch alone may be a busy server
  * (a reset then would cost a consumer re-creation for nothing) */
@@ -117,15 +131,32 @@ typedef struct
                                  * consumer reset */
 } Pending;
 
+/* A pull request the server has not ended yet. */
+typedef struct
+{
+  guint64 id;                   /* its reply subject is "<inbox>.<id>" */
+  gint left;                    /* messages still to come */
+  gint64 deadline;              /* monotonic µs: lost when not ended by then */
+} PullRequest;
+
 typedef struct
 {
   Settings settings;            /* copy taken at start */
   gchar *filter;                /* subject, or "<stream>.>" */
+  gchar *next_subject;          /* the consumer's MSG.NEXT API subject */
   natsConnection *nc;
   jsCtx *js;
+  /* the deliveries: a plain subscription on "<inbox>.*", one reply subject
+   * per pull request (libnats 3.4's natsSubscription_Fetch () writes past
+   * its message array when deliveries of an earlier request are still
+   * coming in: it is not used) */
   natsSubscription *sub;
-  natsMsgList batch;
-  gint next;                    /* index of the next message in batch */
+  gchar *inbox;
+  PullRequest reqs[PULL_DEPTH];
+  guint n_reqs;
+  guint64 last_req_id;
+  gint max_bytes;
+  gboolean need_reset;          /* the consumer must be made again */
   guint64 last_cseq;            /* consumer sequence of the last delivery */
   guint64 last_pushed_sseq;
   guint64 last_num_pending;     /* the last delivery's count of those after */
@@ -274,14 +305,6 @@ gst_jetstream_src_query (GstBaseSrc * bsrc, GstQuery * query)
 
 /* ---- the consumer ---------------------------------------------------------- */
 
-static void
-drop_batch (State * st)
-{
-  natsMsgList_Destroy (&st->batch);
-  memset (&st->batch, 0, sizeof (st->batch));
-  st->next = 0;
-}
-
 /* Closes the connection (which joins libnats's reader thread), then
  * destroys the subscriptions: nothing can deliver to them any more. */
 static void
@@ -305,18 +328,22 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
   const Settings *s = &st->settings;
   jsConsumerConfig cfg;
   jsConsumerInfo *ci = NULL;
-  jsSubOptions so;
+  natsInbox *inbox = NULL;
+  gchar *wildcard;
   natsStatus status;
 
-  drop_batch (st);
+  st->need_reset = TRUE;
+  st->n_reqs = 0;
   if (st->sub) {
-    /* Destroyed only once the connection is closed: libnats 3.4/3.5 may
-     * still be handing an in-flight delivery to it on its reader thread,
-     * and destroying it now is a use after free there (nats.c #637) */
+    /* what the old consumer still sends (its sequences start over) must
+     * not mix with the new one's: a new inbox. Destroyed only once the
+     * connection is closed: libnats 3.4/3.5 may still be handing an
+     * in-flight delivery to it on its reader thread (nats.c #637) */
     natsSubscription_Unsubscribe (st->sub);
     st->old_subs = g_slist_prepend (st->old_subs, st->sub);
     st->sub = NULL;
   }
+  g_clear_pointer (&st->inbox, g_free);
 
   *jerr = 0;
   status = js_DeleteConsumer (st->js, s->stream, s->durable, NULL, jerr);
@@ -343,21 +370,128 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
     return status;
   jsConsumerInfo_Destroy (ci);
 
-  jsSubOptions_Init (&so);
-  so.Stream = s->stream;
-  so.Consumer = s->durable;
-  so.ManualAck = true;
-  *jerr = 0;
-  status = js_PullSubscribe (&st->sub, st->js, st->filter, s->durable, NULL,
-      &so, jerr);
+  status = natsInbox_Create (&inbox);
+  if (status != NATS_OK)
+    return status;
+  st->inbox = g_strdup (inbox);
+  natsInbox_Destroy (inbox);
+  wildcard = g_strdup_printf ("%s.*", st->inbox);
+  status = natsConnection_SubscribeSync (&st->sub, st->nc, wildcard);
+  g_free (wildcard);
   if (status != NATS_OK)
     return status;
 
+  st->need_reset = FALSE;
   st->last_cseq = 0;
   st->last_num_pending = 0;
   GST_INFO_OBJECT (self, "consumer %s on %s delivers from stream sequence %"
       G_GUINT64_FORMAT, s->durable, st->filter, from ? from : 1);
   return NATS_OK;
+}
+
+/* Asks the consumer for the next batch, on a reply subject of its own. */
+static natsStatus
+pull_request (GstJetStreamSrc * self, gint64 now)
+{
+  State *st = &self->state;
+  PullRequest *req = &st->reqs[st->n_reqs];
+  gchar *reply, *body;
+  natsStatus status;
+
+  req->id = ++st->last_req_id;
+  req->left = PULL_BATCH;
+  req->deadline = now + (PULL_EXPIRES_MS + PULL_LOST_MS) * 1000;
+  reply = g_strdup_printf ("%s.%" G_GUINT64_FORMAT, st->inbox, req->id);
+  body = g_strdup_printf ("{\"batch\":%d,\"max_bytes\":%d,\"expires\":%"
+      G_GINT64_FORMAT "}", PULL_BATCH, st->max_bytes,
+      (gint64) PULL_EXPIRES_MS * 1000000);
+  status = natsConnection_PublishRequestString (st->nc, st->next_subject,
+      reply, body);
+  g_free (body);
+  g_free (reply);
+  if (status == NATS_OK)
+    st->n_reqs++;
+  GST_LOG_OBJECT (self, "pull request %" G_GUINT64_FORMAT ": %s", req->id,
+      natsStatus_GetText (status));
+  return status;
+}
+
+static void
+pull_request_remove (State * st, guint i)
+{
+  st->n_reqs--;
+  memmove (&st->reqs[i], &st->reqs[i + 1],
+      (st->n_reqs - i) * sizeof (PullRequest));
+}
+
+/* Forgets requests that a dying server took with it, and keeps PULL_DEPTH
+ * outstanding. */
+static natsStatus
+pull_fill (GstJetStreamSrc * self, gint64 now)
+{
+  State *st = &self->state;
+  natsStatus status = NATS_OK;
+  guint i;
+
+  for (i = 0; i < st->n_reqs;) {
+    if (now > st->reqs[i].deadline) {
+      GST_DEBUG_OBJECT (self, "pull request %" G_GUINT64_FORMAT " lost",
+          st->reqs[i].id);
+      pull_request_remove (st, i);
+    } else {
+      i++;
+    }
+  }
+  while (status == NATS_OK && st->n_reqs < PULL_DEPTH)
+    status = pull_request (self, now);
+  return status;
+}
+
+/* Which pull request the status @msg ends: its index, or -1 (one
+ * forgotten). */
+static gint
+pull_request_of (State * st, natsMsg * msg)
+{
+  const char *subject = natsMsg_GetSubject (msg);
+  gsize len = strlen (st->inbox);
+  guint64 id;
+  guint i;
+
+  if (subject == NULL || strncmp (subject, st->inbox, len) != 0 ||
+      subject[len] != '.')
+    return -1;
+  id = g_ascii_strtoull (subject + len + 1, NULL, 10);
+  for (i = 0; i < st->n_reqs; i++)
+    if (st->reqs[i].id == id)
+      return i;
+  return -1;
+}
+
+/* A message without a JetStream ack subject is the server's word on a pull
+ * request (a status: 404/408 ended it, 409 ended it for a reason — a new
+ * consumer leader, the consumer deleted —, 503 nobody serves the consumer,
+ * 100 a heartbeat). Returns FALSE when the consumer must be made again. */
+static gboolean
+pull_status (GstJetStreamSrc * self, natsMsg * msg)
+{
+  State *st = &self->state;
+  const char *code = NULL, *desc = NULL;
+  gint i = pull_request_of (st, msg);
+
+  natsMsgHeader_Get (msg, "Status", &code);
+  natsMsgHeader_Get (msg, "Description", &desc);
+  if (code && g_str_has_prefix (code, "100"))
+    return TRUE;
+  if (i >= 0)
+    pull_request_remove (st, i);
+  GST_DEBUG_OBJECT (self, "pull request ended: %s %s", code ? code : "-",
+      desc ? desc : "");
+  if (code && g_str_has_prefix (code, "409") && desc &&
+      g_strstr_len (desc, -1, "Consumer Deleted"))
+    return FALSE;
+  if (code && g_str_has_prefix (code, "503"))
+    return FALSE;
+  return TRUE;
 }
 
 /* The consumer lost track of what reached us: start it again at the
@@ -434,8 +568,9 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   settings_copy (&st->settings, &self->settings);
   GST_OBJECT_UNLOCK (self);
-  memset (&st->batch, 0, sizeof (st->batch));
-  st->next = 0;
+  st->n_reqs = 0;
+  st->last_req_id = 0;
+  st->need_reset = FALSE;
   st->last_cseq = st->last_pushed_sseq = st->last_num_pending = 0;
   st->starved_since = 0;
   st->idle_since = g_get_monotonic_time ();
@@ -450,11 +585,16 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
     goto bad_durable;
   st->filter = s->subject ? g_strdup (s->subject) :
       g_strdup_printf ("%s.>", s->stream);
+  st->next_subject = g_strdup_printf ("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+      s->stream, s->durable);
 
   status = sm_js_connect (GST_ELEMENT (self), s->server, NULL, &st->nc,
       &st->js);
   if (status != NATS_OK)
     goto connect_failed;
+  /* a request must take the largest message the server lets through */
+  st->max_bytes = MAX (PULL_MAX_BYTES,
+      2 * (gint) MIN (natsConnection_GetMaxPayload (st->nc), G_MAXINT / 4));
 
   status = js_GetStreamInfo (&si, st->js, s->stream, NULL, &jerr);
   if (status == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
@@ -519,6 +659,8 @@ failed:
   {
     disconnect (st);
     g_clear_pointer (&st->filter, g_free);
+    g_clear_pointer (&st->next_subject, g_free);
+    g_clear_pointer (&st->inbox, g_free);
     settings_clear (&st->settings);
     return FALSE;
   }
@@ -534,7 +676,6 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
       G_GUINT64_FORMAT " redeliveries, %" G_GUINT64_FORMAT " consumer resets, "
       "%u unacknowledged", st->pushed, st->redeliveries_dropped, st->resets,
       self->pending.length);
-  drop_batch (st);
   g_mutex_lock (&self->ack_lock);
   self->ack_nc = NULL;
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
@@ -543,6 +684,8 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
    * next start resumes from it */
   disconnect (st);
   g_clear_pointer (&st->filter, g_free);
+  g_clear_pointer (&st->next_subject, g_free);
+  g_clear_pointer (&st->inbox, g_free);
   g_clear_pointer (&st->caps_str, g_free);
   settings_clear (&st->settings);
   return TRUE;
@@ -769,7 +912,8 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   natsStatus status;
 
   for (;;) {
-    natsMsg *msg;
+    natsMsg *msg = NULL;
+    const char *reply;
     guint64 sseq;
     gint64 now;
     GstFlowReturn ret;
@@ -777,9 +921,33 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (g_atomic_int_get (&self->unlocked))
       return GST_FLOW_FLUSHING;
 
-    if (st->next < st->batch.Count) {
-      msg = st->batch.Msgs[st->next];
-      st->batch.Msgs[st->next++] = NULL;
+    now = g_get_monotonic_time ();
+    jerr = 0;
+    if (st->need_reset) {
+      status = consumer_reset (self, &jerr);
+      if (status != NATS_OK)
+        goto maybe_outage;
+    }
+    status = pull_fill (self, now);
+    if (status == NATS_OK)
+      status = natsSubscription_NextMsg (&msg, st->sub, WAIT_MS);
+    now = g_get_monotonic_time ();
+
+    if (status == NATS_OK) {
+      st->outage_since = 0;
+      reply = natsMsg_GetReply (msg);
+      if (reply == NULL || !g_str_has_prefix (reply, "$JS.ACK.")) {
+        if (!pull_status (self, msg))
+          st->need_reset = TRUE;
+        natsMsg_Destroy (msg);
+        continue;
+      }
+      /* deliveries keep their stream subject (only statuses come on the
+       * request's reply subject); the server fills requests in order */
+      if (st->n_reqs > 0 && --st->reqs[0].left <= 0)
+        pull_request_remove (st, 0);
+      st->starved_since = 0;
+
       switch (classify (self, msg, &sseq)) {
         case DELIVERY_DROP:
           st->redeliveries_dropped++;
@@ -789,16 +957,13 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           continue;
         case DELIVERY_GAP:
           natsMsg_Destroy (msg);
-          status = consumer_reset (self, &jerr);
-          if (status != NATS_OK)
-            goto fetch_failed;
+          st->need_reset = TRUE;
           continue;
         case DELIVERY_PUSH:
           break;
       }
       {
         Pending *p = g_new0 (Pending, 1);
-        const char *reply = natsMsg_GetReply (msg);
 
         p->sseq = sseq;
         p->reply = g_strdup (reply);
@@ -819,19 +984,13 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       return GST_FLOW_OK;
     }
 
-    drop_batch (st);
-    jerr = 0;
-    status = natsSubscription_Fetch (&st->batch, st->sub, FETCH_BATCH,
-        FETCH_TIMEOUT_MS, &jerr);
-    now = g_get_monotonic_time ();
-    if (status == NATS_OK && st->batch.Count > 0) {
-      st->outage_since = 0;
-      st->starved_since = 0;
+    /* messages were dropped for want of room: the gap in the consumer
+     * sequence that follows says which */
+    if (status == NATS_SLOW_CONSUMER)
       continue;
-    }
-    drop_batch (st);
 
-    if (status == NATS_OK || status == NATS_TIMEOUT) {
+    if (status == NATS_TIMEOUT &&
+        natsConnection_Status (st->nc) == NATS_CONN_STATUS_CONNECTED) {
       guint waiting;
 
       st->outage_since = 0;
@@ -852,12 +1011,10 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         /* the last delivery said more were there, none came */
         if (st->starved_since == 0)
           st->starved_since = now;
-        if (now - st->starved_since < LOST_DELIVERY_WAIT_US)
-          continue;
-        st->starved_since = 0;
-        status = consumer_reset (self, &jerr);
-        if (status != NATS_OK)
-          goto maybe_outage;
+        if (now - st->starved_since >= LOST_DELIVERY_WAIT_US) {
+          st->starved_since = 0;
+          st->need_reset = TRUE;
+        }
         continue;
       }
       if (s->idle_timeout > 0 &&
@@ -870,15 +1027,11 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
 
   maybe_outage:
-    if (status == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
-      /* someone deleted the consumer (or a reset was cut short) */
-      status = consumer_reset (self, &jerr);
-      if (status == NATS_OK)
-        continue;
-    }
-    /* NATS_ERR: the server ended the pull request (409 "Leadership
-     * Change" while a new consumer leader is elected): retried too, within
-     * the outage time */
+    /* no server answers (the client reconnects meanwhile), a new consumer
+     * leader is being elected, or the consumer could not be made again:
+     * retried for SM_JS_OUTAGE_TIMEOUT_S */
+    if (status == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)
+      st->need_reset = TRUE;
     if (!sm_js_status_is_transient (status) && status != NATS_ERR &&
         status != NATS_CONNECTION_CLOSED && status != NATS_NOT_FOUND &&
         status != NATS_INVALID_SUBSCRIPTION)
@@ -890,12 +1043,10 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       goto fetch_failed;
     GST_DEBUG_OBJECT (self, "fetch failed (%s), retrying",
         natsStatus_GetText (status));
-    g_usleep (SM_JS_RECONNECT_WAIT_MS * 1000);
-    /* a subscription the client gave up on is made again */
-    if (status == NATS_INVALID_SUBSCRIPTION || status == NATS_NOT_FOUND) {
-      status = consumer_reset (self, &jerr);
-      (void) status;
-    }
+    if (status == NATS_INVALID_SUBSCRIPTION || status == NATS_CONNECTION_CLOSED)
+      st->need_reset = TRUE;
+    if (status != NATS_TIMEOUT)
+      g_usleep (SM_JS_RECONNECT_WAIT_MS * 1000);
   }
 
   /* ERRORS */
@@ -999,6 +1150,8 @@ gst_jetstream_src_finalize (GObject * object)
   settings_clear (&self->settings);
   settings_clear (&self->state.settings);
   g_free (self->state.filter);
+  g_free (self->state.next_subject);
+  g_free (self->state.inbox);
   g_free (self->state.caps_str);
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
   g_mutex_clear (&self->ack_lock);
