@@ -73,9 +73,6 @@
 GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 #define GST_CAT_DEFAULT gst_jetstream_src_debug
 
-#define DEFAULT_PROP_SERVER SM_JS_DEFAULT_SERVER
-#define DEFAULT_PROP_STREAM NULL
-#define DEFAULT_PROP_SUBJECT NULL
 #define DEFAULT_PROP_DURABLE NULL
 #define DEFAULT_PROP_IDLE_TIMEOUT 0
 #define DEFAULT_PROP_MAX_ACK_PENDING 20000
@@ -91,6 +88,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 #define PULL_MAX_BYTES (8 * 1024 * 1024)
 #define PULL_EXPIRES_MS 1000
 #define PULL_LOST_MS 1000
+/* one acknowledgement for this many durable messages, or for those there
+ * are when the last acknowledgement is this old */
+#define ACK_EVERY 32
+#define ACK_INTERVAL_US (20 * 1000)
 /* a wait for the next message lasts at most this long, so that unlock ()
  * is answered soon */
 #define WAIT_MS 100
@@ -101,11 +102,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 
 enum
 {
-  PROP_0,
-  PROP_SERVER,
-  PROP_STREAM,
-  PROP_SUBJECT,
-  PROP_DURABLE,
+  /* server, stream, subject: SmJsEndpoint's */
+  PROP_DURABLE = SM_JS_PROP_LAST,
   PROP_IDLE_TIMEOUT,
   PROP_MAX_ACK_PENDING,
   PROP_ACK_WAIT,
@@ -113,9 +111,7 @@ enum
 
 typedef struct
 {
-  gchar *server;
-  gchar *stream;
-  gchar *subject;
+  SmJsEndpoint ep;
   gchar *durable;
   guint64 idle_timeout;
   guint max_ack_pending;
@@ -189,6 +185,7 @@ struct _GstJetStreamSrc
   GQueue pending;               /* of Pending, in stream order */
   guint64 durable_offset;       /* highest OFFSET said durable */
   gboolean have_durable;
+  gint64 last_ack_time;         /* monotonic µs */
   natsConnection *ack_nc;       /* = state.nc while started */
 
   gint unlocked;
@@ -207,9 +204,7 @@ GST_ELEMENT_REGISTER_DEFINE (jetstreamsrc, "jetstreamsrc", GST_RANK_NONE,
 static void
 settings_clear (Settings * s)
 {
-  g_clear_pointer (&s->server, g_free);
-  g_clear_pointer (&s->stream, g_free);
-  g_clear_pointer (&s->subject, g_free);
+  sm_js_endpoint_clear (&s->ep);
   g_clear_pointer (&s->durable, g_free);
 }
 
@@ -217,9 +212,7 @@ static void
 settings_copy (Settings * dest, const Settings * src)
 {
   *dest = *src;
-  dest->server = g_strdup (src->server);
-  dest->stream = g_strdup (src->stream);
-  dest->subject = g_strdup (src->subject);
+  sm_js_endpoint_copy (&dest->ep, &src->ep);
   dest->durable = g_strdup (src->durable);
 }
 
@@ -237,22 +230,37 @@ pending_free (Pending * p)
  * message whose ack subject is not known yet (after a reset, until its
  * copy comes back). */
 static void
-try_ack_locked (GstJetStreamSrc * self)
+try_ack_locked (GstJetStreamSrc * self, gboolean force)
 {
   Pending *p, *last = NULL;
+  GList *l;
+  guint n = 0;
+  gint64 now;
   natsStatus status;
 
   if (!self->have_durable || self->ack_nc == NULL)
     return;
-  while ((p = g_queue_peek_head (&self->pending)) &&
-      p->offset <= self->durable_offset && p->reply) {
-    g_queue_pop_head (&self->pending);
+  for (l = self->pending.head; l; l = l->next) {
+    p = l->data;
+    if (p->offset > self->durable_offset || p->reply == NULL)
+      break;
+    n++;
+  }
+  if (n == 0)
+    return;
+  /* an acknowledgement of an R3 consumer is a replicated write on the
+   * servers: one AckAll for every ACK_EVERY messages, or when the last
+   * was sent ACK_INTERVAL_US ago (create () comes by often), not one each;
+   * stop () and a consumer reset send what is left */
+  now = g_get_monotonic_time ();
+  if (!force && n < ACK_EVERY && now - self->last_ack_time < ACK_INTERVAL_US)
+    return;
+  while (n-- > 0) {
     if (last)
       pending_free (last);
-    last = p;
+    last = g_queue_pop_head (&self->pending);
   }
-  if (last == NULL)
-    return;
+  self->last_ack_time = now;
   status = natsConnection_PublishString (self->ack_nc, last->reply, "+ACK");
   if (status != NATS_OK)
     GST_WARNING_OBJECT (self, "could not acknowledge through stream sequence "
@@ -266,6 +274,15 @@ try_ack_locked (GstJetStreamSrc * self)
   pending_free (last);
 }
 
+/* Acknowledges what is durable and waits for an acknowledgement's turn. */
+static void
+try_ack (GstJetStreamSrc * self, gboolean force)
+{
+  g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, force);
+  g_mutex_unlock (&self->ack_lock);
+}
+
 static void
 on_durable (GstJetStreamSrc * self, guint64 offset)
 {
@@ -274,7 +291,7 @@ on_durable (GstJetStreamSrc * self, guint64 offset)
     self->durable_offset = offset;
     self->have_durable = TRUE;
   }
-  try_ack_locked (self);
+  try_ack_locked (self, FALSE);
   g_mutex_unlock (&self->ack_lock);
 }
 
@@ -346,7 +363,7 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
   g_clear_pointer (&st->inbox, g_free);
 
   *jerr = 0;
-  status = js_DeleteConsumer (st->js, s->stream, s->durable, NULL, jerr);
+  status = js_DeleteConsumer (st->js, s->ep.stream, s->durable, NULL, jerr);
   if (status != NATS_OK && status != NATS_NOT_FOUND &&
       *jerr != JSConsumerNotFoundErr)
     return status;
@@ -365,7 +382,7 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
     cfg.DeliverPolicy = js_DeliverAll;
   }
   *jerr = 0;
-  status = js_AddConsumer (&ci, st->js, s->stream, &cfg, NULL, jerr);
+  status = js_AddConsumer (&ci, st->js, s->ep.stream, &cfg, NULL, jerr);
   if (status != NATS_OK)
     return status;
   jsConsumerInfo_Destroy (ci);
@@ -506,6 +523,7 @@ consumer_reset (GstJetStreamSrc * self, jsErrCode * jerr)
   GList *l;
 
   g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, TRUE);
   head = g_queue_peek_head (&self->pending);
   from = head ? head->sseq : st->last_pushed_sseq + 1;
   for (l = self->pending.head; l; l = l->next)
@@ -532,7 +550,7 @@ consumer_resume_point (GstJetStreamSrc * self, guint64 * from,
 
   *from = 0;
   *jerr = 0;
-  status = js_GetConsumerInfo (&ci, st->js, st->settings.stream,
+  status = js_GetConsumerInfo (&ci, st->js, st->settings.ep.stream,
       st->settings.durable, NULL, jerr);
   if (status == NATS_NOT_FOUND || *jerr == JSConsumerNotFoundErr)
     return NATS_OK;
@@ -578,17 +596,17 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   st->warned_stall = FALSE;
   st->pushed = st->redeliveries_dropped = st->resets = 0;
 
-  if (!sm_js_check_names (GST_ELEMENT (self), s->stream, s->subject, TRUE))
+  if (!sm_js_check_names (GST_ELEMENT (self), s->ep.stream, s->ep.subject, TRUE))
     goto failed;
   if (s->durable == NULL || *s->durable == '\0' ||
       strpbrk (s->durable, ".*> \t\r\n") != NULL)
     goto bad_durable;
-  st->filter = s->subject ? g_strdup (s->subject) :
-      g_strdup_printf ("%s.>", s->stream);
+  st->filter = s->ep.subject ? g_strdup (s->ep.subject) :
+      g_strdup_printf ("%s.>", s->ep.stream);
   st->next_subject = g_strdup_printf ("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
-      s->stream, s->durable);
+      s->ep.stream, s->durable);
 
-  status = sm_js_connect (GST_ELEMENT (self), s->server, NULL, &st->nc,
+  status = sm_js_connect (GST_ELEMENT (self), s->ep.server, NULL, &st->nc,
       &st->js);
   if (status != NATS_OK)
     goto connect_failed;
@@ -596,7 +614,7 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   st->max_bytes = MAX (PULL_MAX_BYTES,
       2 * (gint) MIN (natsConnection_GetMaxPayload (st->nc), G_MAXINT / 4));
 
-  status = js_GetStreamInfo (&si, st->js, s->stream, NULL, &jerr);
+  status = js_GetStreamInfo (&si, st->js, s->ep.stream, NULL, &jerr);
   if (status == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
     goto no_stream;
   if (status != NATS_OK)
@@ -630,7 +648,7 @@ connect_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, 0,
         "Cannot connect to any NATS server of server=\"%s\" (each tried for "
         "%d ms); start nats-server with JetStream (-js) there or fix the "
-        "comma-separated server list", s->server, SM_JS_CONNECT_TIMEOUT_MS);
+        "comma-separated server list", s->ep.server, SM_JS_CONNECT_TIMEOUT_MS);
     goto failed;
   }
 no_stream:
@@ -638,21 +656,21 @@ no_stream:
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("JetStream stream \"%s\" does not exist on %s: start the producer "
             "(jetstreamsink creates the stream) first, or fix stream=",
-            s->stream, s->server), (NULL));
+            s->ep.stream, s->ep.server), (NULL));
     goto failed;
   }
 stream_lookup_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
         "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
-        "nats-server -js?)", s->stream, s->server);
+        "nats-server -js?)", s->ep.stream, s->ep.server);
     goto failed;
   }
 consumer_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
         "Cannot create the durable pull consumer \"%s\" on stream \"%s\" "
-        "(filter %s)", s->durable, s->stream, st->filter);
+        "(filter %s)", s->durable, s->ep.stream, st->filter);
     goto failed;
   }
 failed:
@@ -677,6 +695,7 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
       "%u unacknowledged", st->pushed, st->redeliveries_dropped, st->resets,
       self->pending.length);
   g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, TRUE);
   self->ack_nc = NULL;
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
   g_mutex_unlock (&self->ack_lock);
@@ -801,7 +820,7 @@ foreign:
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" (subject \"%s\") "
             "has no " SM_JS_HEADER_CAPS " header: it was not published by "
             "jetstreamsink; publish only jetstreamsink's messages to the "
-            "subjects this element reads", sseq, st->settings.stream, esc),
+            "subjects this element reads", sseq, st->settings.ep.stream, esc),
         (NULL));
     g_free (esc);
     natsMsg_Destroy (msg);
@@ -813,7 +832,7 @@ bad_header:
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a Gst-Offset, "
             "Gst-Offset-End, Gst-Pts or Gst-Duration header that is not a "
             "decimal number: it was not published by jetstreamsink", sseq,
-            st->settings.stream), (NULL));
+            st->settings.ep.stream), (NULL));
     natsMsg_Destroy (msg);
     return GST_FLOW_ERROR;
   }
@@ -824,7 +843,7 @@ bad_caps:
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a "
             SM_JS_HEADER_CAPS " header that is not fixed caps: \"%s\"", sseq,
-            st->settings.stream, esc), (NULL));
+            st->settings.ep.stream, esc), (NULL));
     g_free (esc);
     natsMsg_Destroy (msg);
     return GST_FLOW_ERROR;
@@ -840,7 +859,7 @@ not_negotiated:
     }
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Downstream does not accept the caps of message %" G_GUINT64_FORMAT
-            " of stream \"%s\": %s", sseq, st->settings.stream, esc), (NULL));
+            " of stream \"%s\": %s", sseq, st->settings.ep.stream, esc), (NULL));
     g_free (esc);
     return GST_FLOW_NOT_NEGOTIATED;
   }
@@ -895,7 +914,7 @@ classify (GstJetStreamSrc * self, natsMsg * msg, guint64 * sseq)
       if (p->sseq > *sseq)
         break;
     }
-    try_ack_locked (self);
+    try_ack_locked (self, FALSE);
     g_mutex_unlock (&self->ack_lock);
     return DELIVERY_DROP;
   }
@@ -921,6 +940,7 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (g_atomic_int_get (&self->unlocked))
       return GST_FLOW_FLUSHING;
 
+    try_ack (self, FALSE);
     now = g_get_monotonic_time ();
     jerr = 0;
     if (st->need_reset) {
@@ -1055,7 +1075,7 @@ fetch_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, READ, status, jerr,
         "Cannot fetch from consumer \"%s\" of stream \"%s\" on %s (for %d s "
         "no server of the list answered, or the stream or consumer is gone)",
-        s->durable, s->stream, s->server, SM_JS_OUTAGE_TIMEOUT_S);
+        s->durable, s->ep.stream, s->ep.server, SM_JS_OUTAGE_TIMEOUT_S);
     return GST_FLOW_ERROR;
   }
 }
@@ -1070,21 +1090,11 @@ gst_jetstream_src_set_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_set_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_free (s->server);
-      s->server = g_value_dup_string (value);
-      if (s->server == NULL)
-        s->server = g_strdup (DEFAULT_PROP_SERVER);
-      break;
-    case PROP_STREAM:
-      g_free (s->stream);
-      s->stream = g_value_dup_string (value);
-      break;
-    case PROP_SUBJECT:
-      g_free (s->subject);
-      s->subject = g_value_dup_string (value);
-      break;
     case PROP_DURABLE:
       g_free (s->durable);
       s->durable = g_value_dup_string (value);
@@ -1113,16 +1123,11 @@ gst_jetstream_src_get_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_get_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_value_set_string (value, s->server);
-      break;
-    case PROP_STREAM:
-      g_value_set_string (value, s->stream);
-      break;
-    case PROP_SUBJECT:
-      g_value_set_string (value, s->subject);
-      break;
     case PROP_DURABLE:
       g_value_set_string (value, s->durable);
       break;
@@ -1175,19 +1180,10 @@ gst_jetstream_src_class_init (GstJetStreamSrcClass * klass)
   gobject_class->get_property = gst_jetstream_src_get_property;
   gobject_class->finalize = gst_jetstream_src_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_SERVER,
-      g_param_spec_string ("server", "Server",
-          "Comma-separated NATS server URLs (nats://host:port); the first "
-          "that answers is used, the others (and the cluster's) for "
-          "reconnecting", DEFAULT_PROP_SERVER, flags));
-  g_object_class_install_property (gobject_class, PROP_STREAM,
-      g_param_spec_string ("stream", "Stream",
-          "JetStream stream to read (must exist)", DEFAULT_PROP_STREAM,
-          flags));
-  g_object_class_install_property (gobject_class, PROP_SUBJECT,
-      g_param_spec_string ("subject", "Subject",
-          "Subject to read: \"<stream>.<name>\" (NULL: the whole stream); one "
-          "producer per subject", DEFAULT_PROP_SUBJECT, flags));
+  sm_js_endpoint_install_properties (gobject_class,
+      "JetStream stream to read (must exist)",
+      "Subject to read: \"<stream>.<name>\" (NULL: the whole stream); one "
+          "producer per subject");
   g_object_class_install_property (gobject_class, PROP_DURABLE,
       g_param_spec_string ("durable", "Durable",
           "Name of the durable consumer, one per reader (shard, replica): "
@@ -1234,9 +1230,7 @@ gst_jetstream_src_init (GstJetStreamSrc * self)
 {
   Settings *s = &self->settings;
 
-  s->server = g_strdup (DEFAULT_PROP_SERVER);
-  s->stream = g_strdup (DEFAULT_PROP_STREAM);
-  s->subject = g_strdup (DEFAULT_PROP_SUBJECT);
+  sm_js_endpoint_init (&s->ep);
   s->durable = g_strdup (DEFAULT_PROP_DURABLE);
   s->idle_timeout = DEFAULT_PROP_IDLE_TIMEOUT;
   s->max_ack_pending = DEFAULT_PROP_MAX_ACK_PENDING;
