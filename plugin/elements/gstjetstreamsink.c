@@ -55,9 +55,6 @@
 GST_DEBUG_CATEGORY_STATIC (gst_jetstream_sink_debug);
 #define GST_CAT_DEFAULT gst_jetstream_sink_debug
 
-#define DEFAULT_PROP_SERVER SM_JS_DEFAULT_SERVER
-#define DEFAULT_PROP_STREAM NULL
-#define DEFAULT_PROP_SUBJECT NULL
 #define DEFAULT_PROP_REPLICAS 1
 #define DEFAULT_PROP_DUPLICATE_WINDOW (120 * GST_SECOND)
 #define DEFAULT_PROP_MAX_PENDING 0
@@ -68,20 +65,15 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_sink_debug);
 
 enum
 {
-  PROP_0,
-  PROP_SERVER,
-  PROP_STREAM,
-  PROP_SUBJECT,
-  PROP_REPLICAS,
+  /* server, stream, subject: SmJsEndpoint's */
+  PROP_REPLICAS = SM_JS_PROP_LAST,
   PROP_DUPLICATE_WINDOW,
   PROP_MAX_PENDING,
 };
 
 typedef struct
 {
-  gchar *server;
-  gchar *stream;
-  gchar *subject;
+  SmJsEndpoint ep;
   guint replicas;
   guint64 duplicate_window;
   guint max_pending;
@@ -129,18 +121,14 @@ GST_ELEMENT_REGISTER_DEFINE (jetstreamsink, "jetstreamsink", GST_RANK_NONE,
 static void
 settings_clear (Settings * s)
 {
-  g_clear_pointer (&s->server, g_free);
-  g_clear_pointer (&s->stream, g_free);
-  g_clear_pointer (&s->subject, g_free);
+  sm_js_endpoint_clear (&s->ep);
 }
 
 static void
 settings_copy (Settings * dest, const Settings * src)
 {
   *dest = *src;
-  dest->server = g_strdup (src->server);
-  dest->stream = g_strdup (src->stream);
-  dest->subject = g_strdup (src->subject);
+  sm_js_endpoint_copy (&dest->ep, &src->ep);
 }
 
 /* ---- the stream ----------------------------------------------------------- */
@@ -159,20 +147,20 @@ ensure_stream (GstJetStreamSink * self)
   const char *subjects[1];
   natsStatus status;
 
-  status = js_GetStreamInfo (&si, st->js, s->stream, NULL, &jerr);
+  status = js_GetStreamInfo (&si, st->js, s->ep.stream, NULL, &jerr);
   if (status == NATS_OK) {
     GST_INFO_OBJECT (self, "stream %s exists, %" G_GINT64_FORMAT
-        " replicas", s->stream, si->Config ? si->Config->Replicas : 0);
+        " replicas", s->ep.stream, si->Config ? si->Config->Replicas : 0);
     jsStreamInfo_Destroy (si);
     return TRUE;
   }
   if (status != NATS_NOT_FOUND && jerr != JSStreamNotFoundErr)
     goto lookup_failed;
 
-  subjects_pattern = g_strdup_printf ("%s.>", s->stream);
+  subjects_pattern = g_strdup_printf ("%s.>", s->ep.stream);
   subjects[0] = subjects_pattern;
   jsStreamConfig_Init (&cfg);
-  cfg.Name = s->stream;
+  cfg.Name = s->ep.stream;
   cfg.Subjects = subjects;
   cfg.SubjectsLen = 1;
   cfg.Storage = js_FileStorage;
@@ -184,7 +172,7 @@ ensure_stream (GstJetStreamSink * self)
   g_free (subjects_pattern);
   if (status != NATS_OK && jerr != JSStreamNameExistErr)
     goto create_failed;
-  GST_INFO_OBJECT (self, "created stream %s with %u replicas", s->stream,
+  GST_INFO_OBJECT (self, "created stream %s with %u replicas", s->ep.stream,
       s->replicas);
   jsStreamInfo_Destroy (si);
   return TRUE;
@@ -194,7 +182,7 @@ lookup_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, status, jerr,
         "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
-        "nats-server -js?)", s->stream, s->server);
+        "nats-server -js?)", s->ep.stream, s->ep.server);
     return FALSE;
   }
 create_failed:
@@ -202,8 +190,8 @@ create_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, status, jerr,
         "Cannot create JetStream stream \"%s\" (subjects \"%s.>\", file "
         "storage, replicas=%u) on %s; replicas must not exceed the number of "
-        "JetStream servers in the cluster", s->stream, s->stream,
-        s->replicas, s->server);
+        "JetStream servers in the cluster", s->ep.stream, s->ep.stream,
+        s->replicas, s->ep.server);
     return FALSE;
   }
 }
@@ -284,7 +272,7 @@ refused:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("JetStream did not store a message published to \"%s\": %s",
-            st->settings.subject, error), (NULL));
+            st->settings.ep.subject, error), (NULL));
     g_free (error);
     return FALSE;
   }
@@ -292,8 +280,8 @@ timeout:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, WRITE, status, 0,
         "Messages published to \"%s\" were not acknowledged within %d s "
-        "(are the servers %s reachable?)", st->settings.subject,
-        SM_JS_OUTAGE_TIMEOUT_S, st->settings.server);
+        "(are the servers %s reachable?)", st->settings.ep.subject,
+        SM_JS_OUTAGE_TIMEOUT_S, st->settings.ep.server);
     return FALSE;
   }
 }
@@ -316,7 +304,7 @@ gst_jetstream_sink_start (GstBaseSink * bsink)
   GST_OBJECT_UNLOCK (self);
   st->published = st->duplicates = 0;
 
-  if (!sm_js_check_names (GST_ELEMENT (self), s->stream, s->subject, FALSE))
+  if (!sm_js_check_names (GST_ELEMENT (self), s->ep.stream, s->ep.subject, FALSE))
     goto failed;
 
   jsOptions_Init (&jo);
@@ -327,7 +315,7 @@ gst_jetstream_sink_start (GstBaseSink * bsink)
     /* how long a publish waits while max-pending are in flight */
     jo.PublishAsync.StallWait = (gint64) SM_JS_OUTAGE_TIMEOUT_S * 1000;
   }
-  status = sm_js_connect (GST_ELEMENT (self), s->server, &jo, &st->nc,
+  status = sm_js_connect (GST_ELEMENT (self), s->ep.server, &jo, &st->nc,
       &st->js);
   if (status != NATS_OK)
     goto connect_failed;
@@ -341,7 +329,7 @@ connect_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, status, 0,
         "Cannot connect to any NATS server of server=\"%s\" (each tried for "
         "%d ms); start nats-server with JetStream (-js) there or fix the "
-        "comma-separated server list", s->server, SM_JS_CONNECT_TIMEOUT_MS);
+        "comma-separated server list", s->ep.server, SM_JS_CONNECT_TIMEOUT_MS);
     goto failed;
   }
 failed:
@@ -452,7 +440,7 @@ gst_jetstream_sink_render (GstBaseSink * bsink, GstBuffer * buf)
     goto map_failed;
   if (map.size > G_MAXINT)
     goto too_large;
-  status = natsMsg_Create (&msg, s->subject, NULL, (const char *) map.data,
+  status = natsMsg_Create (&msg, s->ep.subject, NULL, (const char *) map.data,
       (int) map.size);
   gst_buffer_unmap (buf, &map);
   if (status != NATS_OK)
@@ -471,7 +459,7 @@ gst_jetstream_sink_render (GstBaseSink * bsink, GstBuffer * buf)
 
   jsPubOptions_Init (&po);
   if (GST_BUFFER_OFFSET_IS_VALID (buf)) {
-    msg_id = sm_js_msg_id (s->subject, GST_BUFFER_OFFSET (buf));
+    msg_id = sm_js_msg_id (s->ep.subject, GST_BUFFER_OFFSET (buf));
     po.MsgId = msg_id;
   }
 
@@ -524,7 +512,7 @@ refused:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
         ("JetStream did not store a message published to \"%s\": %s",
-            s->subject, error), (NULL));
+            s->ep.subject, error), (NULL));
     g_free (error);
     return GST_FLOW_ERROR;
   }
@@ -552,8 +540,8 @@ publish_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, WRITE, status, jerr,
         "Cannot publish to subject \"%s\" of stream \"%s\" on %s; the "
         "message must fit the server's max_payload (1 MiB unless "
-        "configured) and the stream must take the subject", s->subject,
-        s->stream, s->server);
+        "configured) and the stream must take the subject", s->ep.subject,
+        s->ep.stream, s->ep.server);
     natsMsg_Destroy (msg);
     g_free (msg_id);
     return GST_FLOW_ERROR;
@@ -570,21 +558,11 @@ gst_jetstream_sink_set_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_set_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_free (s->server);
-      s->server = g_value_dup_string (value);
-      if (s->server == NULL)
-        s->server = g_strdup (DEFAULT_PROP_SERVER);
-      break;
-    case PROP_STREAM:
-      g_free (s->stream);
-      s->stream = g_value_dup_string (value);
-      break;
-    case PROP_SUBJECT:
-      g_free (s->subject);
-      s->subject = g_value_dup_string (value);
-      break;
     case PROP_REPLICAS:
       s->replicas = g_value_get_uint (value);
       break;
@@ -609,16 +587,11 @@ gst_jetstream_sink_get_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_get_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_value_set_string (value, s->server);
-      break;
-    case PROP_STREAM:
-      g_value_set_string (value, s->stream);
-      break;
-    case PROP_SUBJECT:
-      g_value_set_string (value, s->subject);
-      break;
     case PROP_REPLICAS:
       g_value_set_uint (value, s->replicas);
       break;
@@ -663,19 +636,10 @@ gst_jetstream_sink_class_init (GstJetStreamSinkClass * klass)
   gobject_class->get_property = gst_jetstream_sink_get_property;
   gobject_class->finalize = gst_jetstream_sink_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_SERVER,
-      g_param_spec_string ("server", "Server",
-          "Comma-separated NATS server URLs (nats://host:port); the first "
-          "that answers is used, the others (and the cluster's) for "
-          "reconnecting", DEFAULT_PROP_SERVER, flags));
-  g_object_class_install_property (gobject_class, PROP_STREAM,
-      g_param_spec_string ("stream", "Stream",
-          "JetStream stream name (created with subjects \"<stream>.>\" when "
-          "it does not exist)", DEFAULT_PROP_STREAM, flags));
-  g_object_class_install_property (gobject_class, PROP_SUBJECT,
-      g_param_spec_string ("subject", "Subject",
-          "Subject the messages are published to: \"<stream>.<name>\"",
-          DEFAULT_PROP_SUBJECT, flags));
+  sm_js_endpoint_install_properties (gobject_class,
+      "JetStream stream name (created with subjects \"<stream>.>\" when "
+          "it does not exist)",
+      "Subject the messages are published to: \"<stream>.<name>\"");
   g_object_class_install_property (gobject_class, PROP_REPLICAS,
       g_param_spec_uint ("replicas", "Replicas",
           "Copies of the stream kept by the cluster when this element "
@@ -716,9 +680,7 @@ gst_jetstream_sink_init (GstJetStreamSink * self)
 {
   Settings *s = &self->settings;
 
-  s->server = g_strdup (DEFAULT_PROP_SERVER);
-  s->stream = g_strdup (DEFAULT_PROP_STREAM);
-  s->subject = g_strdup (DEFAULT_PROP_SUBJECT);
+  sm_js_endpoint_init (&s->ep);
   s->replicas = DEFAULT_PROP_REPLICAS;
   s->duplicate_window = DEFAULT_PROP_DUPLICATE_WINDOW;
   s->max_pending = DEFAULT_PROP_MAX_PENDING;

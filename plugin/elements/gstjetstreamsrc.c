@@ -40,6 +40,10 @@
  * acknowledgement floor, the copies of what was pushed already are dropped,
  * and streaming goes on in order.
  *
+ * Messages come through pull requests of up to 64 messages (8 MiB), two of
+ * them outstanding at any time: the next batch is on its way while this
+ * one is pushed downstream, and no round trip is waited for per batch.
+ *
  * Up to #GstJetStreamSrc:max-ack-pending messages wait unacknowledged: the
  * server stops delivering beyond that. Keep sharedmatrix's
  * checkpoint-every well below it (the element warns when it stalls).
@@ -69,17 +73,28 @@
 GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 #define GST_CAT_DEFAULT gst_jetstream_src_debug
 
-#define DEFAULT_PROP_SERVER SM_JS_DEFAULT_SERVER
-#define DEFAULT_PROP_STREAM NULL
-#define DEFAULT_PROP_SUBJECT NULL
 #define DEFAULT_PROP_DURABLE NULL
 #define DEFAULT_PROP_IDLE_TIMEOUT 0
 #define DEFAULT_PROP_MAX_ACK_PENDING 20000
 #define DEFAULT_PROP_ACK_WAIT (30 * 60 * GST_SECOND)
 
-/* a fetch waits at most this long, so that unlock () is answered soon */
-#define FETCH_TIMEOUT_MS 100
-#define FETCH_BATCH 64
+/* Pull requests: each asks for up to PULL_BATCH messages (at most
+ * PULL_MAX_BYTES of them), and PULL_DEPTH of them are outstanding at any
+ * time, so that the next batch is on its way while this one is pushed
+ * downstream. The server ends a request after PULL_EXPIRES_MS; one neither
+ * filled nor ended PULL_LOST_MS later went with a server that died. */
+#define PULL_BATCH 64
+#define PULL_DEPTH 2
+#define PULL_MAX_BYTES (8 * 1024 * 1024)
+#define PULL_EXPIRES_MS 1000
+#define PULL_LOST_MS 1000
+/* one acknowledgement for this many durable messages, or for those there
+ * are when the last acknowledgement is this old */
+#define ACK_EVERY 32
+#define ACK_INTERVAL_US (20 * 1000)
+/* a wait for the next message lasts at most this long, so that unlock ()
+ * is answered soon */
+#define WAIT_MS 100
 /* empty fetches after a delivery that said more were pending, for this
  * long, mean a lost delivery: one empty fetch alone may be a busy server
  * (a reset then would cost a consumer re-creation for nothing) */
@@ -87,11 +102,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_jetstream_src_debug);
 
 enum
 {
-  PROP_0,
-  PROP_SERVER,
-  PROP_STREAM,
-  PROP_SUBJECT,
-  PROP_DURABLE,
+  /* server, stream, subject: SmJsEndpoint's */
+  PROP_DURABLE = SM_JS_PROP_LAST,
   PROP_IDLE_TIMEOUT,
   PROP_MAX_ACK_PENDING,
   PROP_ACK_WAIT,
@@ -99,9 +111,7 @@ enum
 
 typedef struct
 {
-  gchar *server;
-  gchar *stream;
-  gchar *subject;
+  SmJsEndpoint ep;
   gchar *durable;
   guint64 idle_timeout;
   guint max_ack_pending;
@@ -117,15 +127,32 @@ typedef struct
                                  * consumer reset */
 } Pending;
 
+/* A pull request the server has not ended yet. */
+typedef struct
+{
+  guint64 id;                   /* its reply subject is "<inbox>.<id>" */
+  gint left;                    /* messages still to come */
+  gint64 deadline;              /* monotonic µs: lost when not ended by then */
+} PullRequest;
+
 typedef struct
 {
   Settings settings;            /* copy taken at start */
   gchar *filter;                /* subject, or "<stream>.>" */
+  gchar *next_subject;          /* the consumer's MSG.NEXT API subject */
   natsConnection *nc;
   jsCtx *js;
+  /* the deliveries: a plain subscription on "<inbox>.*", one reply subject
+   * per pull request (libnats 3.4's natsSubscription_Fetch () writes past
+   * its message array when deliveries of an earlier request are still
+   * coming in: it is not used) */
   natsSubscription *sub;
-  natsMsgList batch;
-  gint next;                    /* index of the next message in batch */
+  gchar *inbox;
+  PullRequest reqs[PULL_DEPTH];
+  guint n_reqs;
+  guint64 last_req_id;
+  gint max_bytes;
+  gboolean need_reset;          /* the consumer must be made again */
   guint64 last_cseq;            /* consumer sequence of the last delivery */
   guint64 last_pushed_sseq;
   guint64 last_num_pending;     /* the last delivery's count of those after */
@@ -158,6 +185,7 @@ struct _GstJetStreamSrc
   GQueue pending;               /* of Pending, in stream order */
   guint64 durable_offset;       /* highest OFFSET said durable */
   gboolean have_durable;
+  gint64 last_ack_time;         /* monotonic µs */
   natsConnection *ack_nc;       /* = state.nc while started */
 
   gint unlocked;
@@ -176,9 +204,7 @@ GST_ELEMENT_REGISTER_DEFINE (jetstreamsrc, "jetstreamsrc", GST_RANK_NONE,
 static void
 settings_clear (Settings * s)
 {
-  g_clear_pointer (&s->server, g_free);
-  g_clear_pointer (&s->stream, g_free);
-  g_clear_pointer (&s->subject, g_free);
+  sm_js_endpoint_clear (&s->ep);
   g_clear_pointer (&s->durable, g_free);
 }
 
@@ -186,9 +212,7 @@ static void
 settings_copy (Settings * dest, const Settings * src)
 {
   *dest = *src;
-  dest->server = g_strdup (src->server);
-  dest->stream = g_strdup (src->stream);
-  dest->subject = g_strdup (src->subject);
+  sm_js_endpoint_copy (&dest->ep, &src->ep);
   dest->durable = g_strdup (src->durable);
 }
 
@@ -206,22 +230,37 @@ pending_free (Pending * p)
  * message whose ack subject is not known yet (after a reset, until its
  * copy comes back). */
 static void
-try_ack_locked (GstJetStreamSrc * self)
+try_ack_locked (GstJetStreamSrc * self, gboolean force)
 {
   Pending *p, *last = NULL;
+  GList *l;
+  guint n = 0;
+  gint64 now;
   natsStatus status;
 
   if (!self->have_durable || self->ack_nc == NULL)
     return;
-  while ((p = g_queue_peek_head (&self->pending)) &&
-      p->offset <= self->durable_offset && p->reply) {
-    g_queue_pop_head (&self->pending);
+  for (l = self->pending.head; l; l = l->next) {
+    p = l->data;
+    if (p->offset > self->durable_offset || p->reply == NULL)
+      break;
+    n++;
+  }
+  if (n == 0)
+    return;
+  /* an acknowledgement of an R3 consumer is a replicated write on the
+   * servers: one AckAll for every ACK_EVERY messages, or when the last
+   * was sent ACK_INTERVAL_US ago (create () comes by often), not one each;
+   * stop () and a consumer reset send what is left */
+  now = g_get_monotonic_time ();
+  if (!force && n < ACK_EVERY && now - self->last_ack_time < ACK_INTERVAL_US)
+    return;
+  while (n-- > 0) {
     if (last)
       pending_free (last);
-    last = p;
+    last = g_queue_pop_head (&self->pending);
   }
-  if (last == NULL)
-    return;
+  self->last_ack_time = now;
   status = natsConnection_PublishString (self->ack_nc, last->reply, "+ACK");
   if (status != NATS_OK)
     GST_WARNING_OBJECT (self, "could not acknowledge through stream sequence "
@@ -235,6 +274,15 @@ try_ack_locked (GstJetStreamSrc * self)
   pending_free (last);
 }
 
+/* Acknowledges what is durable and waits for an acknowledgement's turn. */
+static void
+try_ack (GstJetStreamSrc * self, gboolean force)
+{
+  g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, force);
+  g_mutex_unlock (&self->ack_lock);
+}
+
 static void
 on_durable (GstJetStreamSrc * self, guint64 offset)
 {
@@ -243,7 +291,7 @@ on_durable (GstJetStreamSrc * self, guint64 offset)
     self->durable_offset = offset;
     self->have_durable = TRUE;
   }
-  try_ack_locked (self);
+  try_ack_locked (self, FALSE);
   g_mutex_unlock (&self->ack_lock);
 }
 
@@ -274,14 +322,6 @@ gst_jetstream_src_query (GstBaseSrc * bsrc, GstQuery * query)
 
 /* ---- the consumer ---------------------------------------------------------- */
 
-static void
-drop_batch (State * st)
-{
-  natsMsgList_Destroy (&st->batch);
-  memset (&st->batch, 0, sizeof (st->batch));
-  st->next = 0;
-}
-
 /* Closes the connection (which joins libnats's reader thread), then
  * destroys the subscriptions: nothing can deliver to them any more. */
 static void
@@ -305,21 +345,25 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
   const Settings *s = &st->settings;
   jsConsumerConfig cfg;
   jsConsumerInfo *ci = NULL;
-  jsSubOptions so;
+  natsInbox *inbox = NULL;
+  gchar *wildcard;
   natsStatus status;
 
-  drop_batch (st);
+  st->need_reset = TRUE;
+  st->n_reqs = 0;
   if (st->sub) {
-    /* Destroyed only once the connection is closed: libnats 3.4/3.5 may
-     * still be handing an in-flight delivery to it on its reader thread,
-     * and destroying it now is a use after free there (nats.c #637) */
+    /* what the old consumer still sends (its sequences start over) must
+     * not mix with the new one's: a new inbox. Destroyed only once the
+     * connection is closed: libnats 3.4/3.5 may still be handing an
+     * in-flight delivery to it on its reader thread (nats.c #637) */
     natsSubscription_Unsubscribe (st->sub);
     st->old_subs = g_slist_prepend (st->old_subs, st->sub);
     st->sub = NULL;
   }
+  g_clear_pointer (&st->inbox, g_free);
 
   *jerr = 0;
-  status = js_DeleteConsumer (st->js, s->stream, s->durable, NULL, jerr);
+  status = js_DeleteConsumer (st->js, s->ep.stream, s->durable, NULL, jerr);
   if (status != NATS_OK && status != NATS_NOT_FOUND &&
       *jerr != JSConsumerNotFoundErr)
     return status;
@@ -338,26 +382,133 @@ consumer_create (GstJetStreamSrc * self, guint64 from, jsErrCode * jerr)
     cfg.DeliverPolicy = js_DeliverAll;
   }
   *jerr = 0;
-  status = js_AddConsumer (&ci, st->js, s->stream, &cfg, NULL, jerr);
+  status = js_AddConsumer (&ci, st->js, s->ep.stream, &cfg, NULL, jerr);
   if (status != NATS_OK)
     return status;
   jsConsumerInfo_Destroy (ci);
 
-  jsSubOptions_Init (&so);
-  so.Stream = s->stream;
-  so.Consumer = s->durable;
-  so.ManualAck = true;
-  *jerr = 0;
-  status = js_PullSubscribe (&st->sub, st->js, st->filter, s->durable, NULL,
-      &so, jerr);
+  status = natsInbox_Create (&inbox);
+  if (status != NATS_OK)
+    return status;
+  st->inbox = g_strdup (inbox);
+  natsInbox_Destroy (inbox);
+  wildcard = g_strdup_printf ("%s.*", st->inbox);
+  status = natsConnection_SubscribeSync (&st->sub, st->nc, wildcard);
+  g_free (wildcard);
   if (status != NATS_OK)
     return status;
 
+  st->need_reset = FALSE;
   st->last_cseq = 0;
   st->last_num_pending = 0;
   GST_INFO_OBJECT (self, "consumer %s on %s delivers from stream sequence %"
       G_GUINT64_FORMAT, s->durable, st->filter, from ? from : 1);
   return NATS_OK;
+}
+
+/* Asks the consumer for the next batch, on a reply subject of its own. */
+static natsStatus
+pull_request (GstJetStreamSrc * self, gint64 now)
+{
+  State *st = &self->state;
+  PullRequest *req = &st->reqs[st->n_reqs];
+  gchar *reply, *body;
+  natsStatus status;
+
+  req->id = ++st->last_req_id;
+  req->left = PULL_BATCH;
+  req->deadline = now + (PULL_EXPIRES_MS + PULL_LOST_MS) * 1000;
+  reply = g_strdup_printf ("%s.%" G_GUINT64_FORMAT, st->inbox, req->id);
+  body = g_strdup_printf ("{\"batch\":%d,\"max_bytes\":%d,\"expires\":%"
+      G_GINT64_FORMAT "}", PULL_BATCH, st->max_bytes,
+      (gint64) PULL_EXPIRES_MS * 1000000);
+  status = natsConnection_PublishRequestString (st->nc, st->next_subject,
+      reply, body);
+  g_free (body);
+  g_free (reply);
+  if (status == NATS_OK)
+    st->n_reqs++;
+  GST_LOG_OBJECT (self, "pull request %" G_GUINT64_FORMAT ": %s", req->id,
+      natsStatus_GetText (status));
+  return status;
+}
+
+static void
+pull_request_remove (State * st, guint i)
+{
+  st->n_reqs--;
+  memmove (&st->reqs[i], &st->reqs[i + 1],
+      (st->n_reqs - i) * sizeof (PullRequest));
+}
+
+/* Forgets requests that a dying server took with it, and keeps PULL_DEPTH
+ * outstanding. */
+static natsStatus
+pull_fill (GstJetStreamSrc * self, gint64 now)
+{
+  State *st = &self->state;
+  natsStatus status = NATS_OK;
+  guint i;
+
+  for (i = 0; i < st->n_reqs;) {
+    if (now > st->reqs[i].deadline) {
+      GST_DEBUG_OBJECT (self, "pull request %" G_GUINT64_FORMAT " lost",
+          st->reqs[i].id);
+      pull_request_remove (st, i);
+    } else {
+      i++;
+    }
+  }
+  while (status == NATS_OK && st->n_reqs < PULL_DEPTH)
+    status = pull_request (self, now);
+  return status;
+}
+
+/* Which pull request the status @msg ends: its index, or -1 (one
+ * forgotten). */
+static gint
+pull_request_of (State * st, natsMsg * msg)
+{
+  const char *subject = natsMsg_GetSubject (msg);
+  gsize len = strlen (st->inbox);
+  guint64 id;
+  guint i;
+
+  if (subject == NULL || strncmp (subject, st->inbox, len) != 0 ||
+      subject[len] != '.')
+    return -1;
+  id = g_ascii_strtoull (subject + len + 1, NULL, 10);
+  for (i = 0; i < st->n_reqs; i++)
+    if (st->reqs[i].id == id)
+      return i;
+  return -1;
+}
+
+/* A message without a JetStream ack subject is the server's word on a pull
+ * request (a status: 404/408 ended it, 409 ended it for a reason — a new
+ * consumer leader, the consumer deleted —, 503 nobody serves the consumer,
+ * 100 a heartbeat). Returns FALSE when the consumer must be made again. */
+static gboolean
+pull_status (GstJetStreamSrc * self, natsMsg * msg)
+{
+  State *st = &self->state;
+  const char *code = NULL, *desc = NULL;
+  gint i = pull_request_of (st, msg);
+
+  natsMsgHeader_Get (msg, "Status", &code);
+  natsMsgHeader_Get (msg, "Description", &desc);
+  if (code && g_str_has_prefix (code, "100"))
+    return TRUE;
+  if (i >= 0)
+    pull_request_remove (st, i);
+  GST_DEBUG_OBJECT (self, "pull request ended: %s %s", code ? code : "-",
+      desc ? desc : "");
+  if (code && g_str_has_prefix (code, "409") && desc &&
+      g_strstr_len (desc, -1, "Consumer Deleted"))
+    return FALSE;
+  if (code && g_str_has_prefix (code, "503"))
+    return FALSE;
+  return TRUE;
 }
 
 /* The consumer lost track of what reached us: start it again at the
@@ -372,6 +523,7 @@ consumer_reset (GstJetStreamSrc * self, jsErrCode * jerr)
   GList *l;
 
   g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, TRUE);
   head = g_queue_peek_head (&self->pending);
   from = head ? head->sseq : st->last_pushed_sseq + 1;
   for (l = self->pending.head; l; l = l->next)
@@ -398,7 +550,7 @@ consumer_resume_point (GstJetStreamSrc * self, guint64 * from,
 
   *from = 0;
   *jerr = 0;
-  status = js_GetConsumerInfo (&ci, st->js, st->settings.stream,
+  status = js_GetConsumerInfo (&ci, st->js, st->settings.ep.stream,
       st->settings.durable, NULL, jerr);
   if (status == NATS_NOT_FOUND || *jerr == JSConsumerNotFoundErr)
     return NATS_OK;
@@ -434,8 +586,9 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (self);
   settings_copy (&st->settings, &self->settings);
   GST_OBJECT_UNLOCK (self);
-  memset (&st->batch, 0, sizeof (st->batch));
-  st->next = 0;
+  st->n_reqs = 0;
+  st->last_req_id = 0;
+  st->need_reset = FALSE;
   st->last_cseq = st->last_pushed_sseq = st->last_num_pending = 0;
   st->starved_since = 0;
   st->idle_since = g_get_monotonic_time ();
@@ -443,20 +596,25 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   st->warned_stall = FALSE;
   st->pushed = st->redeliveries_dropped = st->resets = 0;
 
-  if (!sm_js_check_names (GST_ELEMENT (self), s->stream, s->subject, TRUE))
+  if (!sm_js_check_names (GST_ELEMENT (self), s->ep.stream, s->ep.subject, TRUE))
     goto failed;
   if (s->durable == NULL || *s->durable == '\0' ||
       strpbrk (s->durable, ".*> \t\r\n") != NULL)
     goto bad_durable;
-  st->filter = s->subject ? g_strdup (s->subject) :
-      g_strdup_printf ("%s.>", s->stream);
+  st->filter = s->ep.subject ? g_strdup (s->ep.subject) :
+      g_strdup_printf ("%s.>", s->ep.stream);
+  st->next_subject = g_strdup_printf ("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+      s->ep.stream, s->durable);
 
-  status = sm_js_connect (GST_ELEMENT (self), s->server, NULL, &st->nc,
+  status = sm_js_connect (GST_ELEMENT (self), s->ep.server, NULL, &st->nc,
       &st->js);
   if (status != NATS_OK)
     goto connect_failed;
+  /* a request must take the largest message the server lets through */
+  st->max_bytes = MAX (PULL_MAX_BYTES,
+      2 * (gint) MIN (natsConnection_GetMaxPayload (st->nc), G_MAXINT / 4));
 
-  status = js_GetStreamInfo (&si, st->js, s->stream, NULL, &jerr);
+  status = js_GetStreamInfo (&si, st->js, s->ep.stream, NULL, &jerr);
   if (status == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr)
     goto no_stream;
   if (status != NATS_OK)
@@ -490,7 +648,7 @@ connect_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, 0,
         "Cannot connect to any NATS server of server=\"%s\" (each tried for "
         "%d ms); start nats-server with JetStream (-js) there or fix the "
-        "comma-separated server list", s->server, SM_JS_CONNECT_TIMEOUT_MS);
+        "comma-separated server list", s->ep.server, SM_JS_CONNECT_TIMEOUT_MS);
     goto failed;
   }
 no_stream:
@@ -498,27 +656,29 @@ no_stream:
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("JetStream stream \"%s\" does not exist on %s: start the producer "
             "(jetstreamsink creates the stream) first, or fix stream=",
-            s->stream, s->server), (NULL));
+            s->ep.stream, s->ep.server), (NULL));
     goto failed;
   }
 stream_lookup_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
         "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
-        "nats-server -js?)", s->stream, s->server);
+        "nats-server -js?)", s->ep.stream, s->ep.server);
     goto failed;
   }
 consumer_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
         "Cannot create the durable pull consumer \"%s\" on stream \"%s\" "
-        "(filter %s)", s->durable, s->stream, st->filter);
+        "(filter %s)", s->durable, s->ep.stream, st->filter);
     goto failed;
   }
 failed:
   {
     disconnect (st);
     g_clear_pointer (&st->filter, g_free);
+    g_clear_pointer (&st->next_subject, g_free);
+    g_clear_pointer (&st->inbox, g_free);
     settings_clear (&st->settings);
     return FALSE;
   }
@@ -534,8 +694,8 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
       G_GUINT64_FORMAT " redeliveries, %" G_GUINT64_FORMAT " consumer resets, "
       "%u unacknowledged", st->pushed, st->redeliveries_dropped, st->resets,
       self->pending.length);
-  drop_batch (st);
   g_mutex_lock (&self->ack_lock);
+  try_ack_locked (self, TRUE);
   self->ack_nc = NULL;
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
   g_mutex_unlock (&self->ack_lock);
@@ -543,6 +703,8 @@ gst_jetstream_src_stop (GstBaseSrc * bsrc)
    * next start resumes from it */
   disconnect (st);
   g_clear_pointer (&st->filter, g_free);
+  g_clear_pointer (&st->next_subject, g_free);
+  g_clear_pointer (&st->inbox, g_free);
   g_clear_pointer (&st->caps_str, g_free);
   settings_clear (&st->settings);
   return TRUE;
@@ -658,7 +820,7 @@ foreign:
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" (subject \"%s\") "
             "has no " SM_JS_HEADER_CAPS " header: it was not published by "
             "jetstreamsink; publish only jetstreamsink's messages to the "
-            "subjects this element reads", sseq, st->settings.stream, esc),
+            "subjects this element reads", sseq, st->settings.ep.stream, esc),
         (NULL));
     g_free (esc);
     natsMsg_Destroy (msg);
@@ -670,7 +832,7 @@ bad_header:
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a Gst-Offset, "
             "Gst-Offset-End, Gst-Pts or Gst-Duration header that is not a "
             "decimal number: it was not published by jetstreamsink", sseq,
-            st->settings.stream), (NULL));
+            st->settings.ep.stream), (NULL));
     natsMsg_Destroy (msg);
     return GST_FLOW_ERROR;
   }
@@ -681,7 +843,7 @@ bad_caps:
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("Message %" G_GUINT64_FORMAT " of stream \"%s\" has a "
             SM_JS_HEADER_CAPS " header that is not fixed caps: \"%s\"", sseq,
-            st->settings.stream, esc), (NULL));
+            st->settings.ep.stream, esc), (NULL));
     g_free (esc);
     natsMsg_Destroy (msg);
     return GST_FLOW_ERROR;
@@ -697,7 +859,7 @@ not_negotiated:
     }
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
         ("Downstream does not accept the caps of message %" G_GUINT64_FORMAT
-            " of stream \"%s\": %s", sseq, st->settings.stream, esc), (NULL));
+            " of stream \"%s\": %s", sseq, st->settings.ep.stream, esc), (NULL));
     g_free (esc);
     return GST_FLOW_NOT_NEGOTIATED;
   }
@@ -752,7 +914,7 @@ classify (GstJetStreamSrc * self, natsMsg * msg, guint64 * sseq)
       if (p->sseq > *sseq)
         break;
     }
-    try_ack_locked (self);
+    try_ack_locked (self, FALSE);
     g_mutex_unlock (&self->ack_lock);
     return DELIVERY_DROP;
   }
@@ -769,7 +931,8 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
   natsStatus status;
 
   for (;;) {
-    natsMsg *msg;
+    natsMsg *msg = NULL;
+    const char *reply;
     guint64 sseq;
     gint64 now;
     GstFlowReturn ret;
@@ -777,9 +940,34 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     if (g_atomic_int_get (&self->unlocked))
       return GST_FLOW_FLUSHING;
 
-    if (st->next < st->batch.Count) {
-      msg = st->batch.Msgs[st->next];
-      st->batch.Msgs[st->next++] = NULL;
+    try_ack (self, FALSE);
+    now = g_get_monotonic_time ();
+    jerr = 0;
+    if (st->need_reset) {
+      status = consumer_reset (self, &jerr);
+      if (status != NATS_OK)
+        goto maybe_outage;
+    }
+    status = pull_fill (self, now);
+    if (status == NATS_OK)
+      status = natsSubscription_NextMsg (&msg, st->sub, WAIT_MS);
+    now = g_get_monotonic_time ();
+
+    if (status == NATS_OK) {
+      st->outage_since = 0;
+      reply = natsMsg_GetReply (msg);
+      if (reply == NULL || !g_str_has_prefix (reply, "$JS.ACK.")) {
+        if (!pull_status (self, msg))
+          st->need_reset = TRUE;
+        natsMsg_Destroy (msg);
+        continue;
+      }
+      /* deliveries keep their stream subject (only statuses come on the
+       * request's reply subject); the server fills requests in order */
+      if (st->n_reqs > 0 && --st->reqs[0].left <= 0)
+        pull_request_remove (st, 0);
+      st->starved_since = 0;
+
       switch (classify (self, msg, &sseq)) {
         case DELIVERY_DROP:
           st->redeliveries_dropped++;
@@ -789,16 +977,13 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
           continue;
         case DELIVERY_GAP:
           natsMsg_Destroy (msg);
-          status = consumer_reset (self, &jerr);
-          if (status != NATS_OK)
-            goto fetch_failed;
+          st->need_reset = TRUE;
           continue;
         case DELIVERY_PUSH:
           break;
       }
       {
         Pending *p = g_new0 (Pending, 1);
-        const char *reply = natsMsg_GetReply (msg);
 
         p->sseq = sseq;
         p->reply = g_strdup (reply);
@@ -819,19 +1004,13 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       return GST_FLOW_OK;
     }
 
-    drop_batch (st);
-    jerr = 0;
-    status = natsSubscription_Fetch (&st->batch, st->sub, FETCH_BATCH,
-        FETCH_TIMEOUT_MS, &jerr);
-    now = g_get_monotonic_time ();
-    if (status == NATS_OK && st->batch.Count > 0) {
-      st->outage_since = 0;
-      st->starved_since = 0;
+    /* messages were dropped for want of room: the gap in the consumer
+     * sequence that follows says which */
+    if (status == NATS_SLOW_CONSUMER)
       continue;
-    }
-    drop_batch (st);
 
-    if (status == NATS_OK || status == NATS_TIMEOUT) {
+    if (status == NATS_TIMEOUT &&
+        natsConnection_Status (st->nc) == NATS_CONN_STATUS_CONNECTED) {
       guint waiting;
 
       st->outage_since = 0;
@@ -852,12 +1031,10 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
         /* the last delivery said more were there, none came */
         if (st->starved_since == 0)
           st->starved_since = now;
-        if (now - st->starved_since < LOST_DELIVERY_WAIT_US)
-          continue;
-        st->starved_since = 0;
-        status = consumer_reset (self, &jerr);
-        if (status != NATS_OK)
-          goto maybe_outage;
+        if (now - st->starved_since >= LOST_DELIVERY_WAIT_US) {
+          st->starved_since = 0;
+          st->need_reset = TRUE;
+        }
         continue;
       }
       if (s->idle_timeout > 0 &&
@@ -870,15 +1047,11 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
     }
 
   maybe_outage:
-    if (status == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
-      /* someone deleted the consumer (or a reset was cut short) */
-      status = consumer_reset (self, &jerr);
-      if (status == NATS_OK)
-        continue;
-    }
-    /* NATS_ERR: the server ended the pull request (409 "Leadership
-     * Change" while a new consumer leader is elected): retried too, within
-     * the outage time */
+    /* no server answers (the client reconnects meanwhile), a new consumer
+     * leader is being elected, or the consumer could not be made again:
+     * retried for SM_JS_OUTAGE_TIMEOUT_S */
+    if (status == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr)
+      st->need_reset = TRUE;
     if (!sm_js_status_is_transient (status) && status != NATS_ERR &&
         status != NATS_CONNECTION_CLOSED && status != NATS_NOT_FOUND &&
         status != NATS_INVALID_SUBSCRIPTION)
@@ -890,12 +1063,10 @@ gst_jetstream_src_create (GstPushSrc * psrc, GstBuffer ** outbuf)
       goto fetch_failed;
     GST_DEBUG_OBJECT (self, "fetch failed (%s), retrying",
         natsStatus_GetText (status));
-    g_usleep (SM_JS_RECONNECT_WAIT_MS * 1000);
-    /* a subscription the client gave up on is made again */
-    if (status == NATS_INVALID_SUBSCRIPTION || status == NATS_NOT_FOUND) {
-      status = consumer_reset (self, &jerr);
-      (void) status;
-    }
+    if (status == NATS_INVALID_SUBSCRIPTION || status == NATS_CONNECTION_CLOSED)
+      st->need_reset = TRUE;
+    if (status != NATS_TIMEOUT)
+      g_usleep (SM_JS_RECONNECT_WAIT_MS * 1000);
   }
 
   /* ERRORS */
@@ -904,7 +1075,7 @@ fetch_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, READ, status, jerr,
         "Cannot fetch from consumer \"%s\" of stream \"%s\" on %s (for %d s "
         "no server of the list answered, or the stream or consumer is gone)",
-        s->durable, s->stream, s->server, SM_JS_OUTAGE_TIMEOUT_S);
+        s->durable, s->ep.stream, s->ep.server, SM_JS_OUTAGE_TIMEOUT_S);
     return GST_FLOW_ERROR;
   }
 }
@@ -919,21 +1090,11 @@ gst_jetstream_src_set_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_set_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_free (s->server);
-      s->server = g_value_dup_string (value);
-      if (s->server == NULL)
-        s->server = g_strdup (DEFAULT_PROP_SERVER);
-      break;
-    case PROP_STREAM:
-      g_free (s->stream);
-      s->stream = g_value_dup_string (value);
-      break;
-    case PROP_SUBJECT:
-      g_free (s->subject);
-      s->subject = g_value_dup_string (value);
-      break;
     case PROP_DURABLE:
       g_free (s->durable);
       s->durable = g_value_dup_string (value);
@@ -962,16 +1123,11 @@ gst_jetstream_src_get_property (GObject * object, guint prop_id,
   Settings *s = &self->settings;
 
   GST_OBJECT_LOCK (self);
+  if (sm_js_endpoint_get_property (&s->ep, prop_id, value)) {
+    GST_OBJECT_UNLOCK (self);
+    return;
+  }
   switch (prop_id) {
-    case PROP_SERVER:
-      g_value_set_string (value, s->server);
-      break;
-    case PROP_STREAM:
-      g_value_set_string (value, s->stream);
-      break;
-    case PROP_SUBJECT:
-      g_value_set_string (value, s->subject);
-      break;
     case PROP_DURABLE:
       g_value_set_string (value, s->durable);
       break;
@@ -999,6 +1155,8 @@ gst_jetstream_src_finalize (GObject * object)
   settings_clear (&self->settings);
   settings_clear (&self->state.settings);
   g_free (self->state.filter);
+  g_free (self->state.next_subject);
+  g_free (self->state.inbox);
   g_free (self->state.caps_str);
   g_queue_clear_full (&self->pending, (GDestroyNotify) pending_free);
   g_mutex_clear (&self->ack_lock);
@@ -1022,19 +1180,10 @@ gst_jetstream_src_class_init (GstJetStreamSrcClass * klass)
   gobject_class->get_property = gst_jetstream_src_get_property;
   gobject_class->finalize = gst_jetstream_src_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_SERVER,
-      g_param_spec_string ("server", "Server",
-          "Comma-separated NATS server URLs (nats://host:port); the first "
-          "that answers is used, the others (and the cluster's) for "
-          "reconnecting", DEFAULT_PROP_SERVER, flags));
-  g_object_class_install_property (gobject_class, PROP_STREAM,
-      g_param_spec_string ("stream", "Stream",
-          "JetStream stream to read (must exist)", DEFAULT_PROP_STREAM,
-          flags));
-  g_object_class_install_property (gobject_class, PROP_SUBJECT,
-      g_param_spec_string ("subject", "Subject",
-          "Subject to read: \"<stream>.<name>\" (NULL: the whole stream); one "
-          "producer per subject", DEFAULT_PROP_SUBJECT, flags));
+  sm_js_endpoint_install_properties (gobject_class,
+      "JetStream stream to read (must exist)",
+      "Subject to read: \"<stream>.<name>\" (NULL: the whole stream); one "
+          "producer per subject");
   g_object_class_install_property (gobject_class, PROP_DURABLE,
       g_param_spec_string ("durable", "Durable",
           "Name of the durable consumer, one per reader (shard, replica): "
@@ -1081,9 +1230,7 @@ gst_jetstream_src_init (GstJetStreamSrc * self)
 {
   Settings *s = &self->settings;
 
-  s->server = g_strdup (DEFAULT_PROP_SERVER);
-  s->stream = g_strdup (DEFAULT_PROP_STREAM);
-  s->subject = g_strdup (DEFAULT_PROP_SUBJECT);
+  sm_js_endpoint_init (&s->ep);
   s->durable = g_strdup (DEFAULT_PROP_DURABLE);
   s->idle_timeout = DEFAULT_PROP_IDLE_TIMEOUT;
   s->max_ack_pending = DEFAULT_PROP_MAX_ACK_PENDING;

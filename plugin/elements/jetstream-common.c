@@ -24,6 +24,99 @@ ensure_debug_category (void)
   }
 }
 
+/* ---- the end point: server, stream, subject --------------------------------- */
+
+void
+sm_js_endpoint_init (SmJsEndpoint * ep)
+{
+  ep->server = g_strdup (SM_JS_DEFAULT_SERVER);
+  ep->stream = NULL;
+  ep->subject = NULL;
+}
+
+void
+sm_js_endpoint_clear (SmJsEndpoint * ep)
+{
+  g_clear_pointer (&ep->server, g_free);
+  g_clear_pointer (&ep->stream, g_free);
+  g_clear_pointer (&ep->subject, g_free);
+}
+
+void
+sm_js_endpoint_copy (SmJsEndpoint * dest, const SmJsEndpoint * src)
+{
+  dest->server = g_strdup (src->server);
+  dest->stream = g_strdup (src->stream);
+  dest->subject = g_strdup (src->subject);
+}
+
+void
+sm_js_endpoint_install_properties (GObjectClass * klass,
+    const gchar * stream_blurb, const gchar * subject_blurb)
+{
+  const GParamFlags flags = G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+      GST_PARAM_MUTABLE_READY;
+
+  g_object_class_install_property (klass, SM_JS_PROP_SERVER,
+      g_param_spec_string ("server", "Server",
+          "Comma-separated NATS server URLs (nats://host:port); the first "
+          "that answers is used, the others (and the cluster's) for "
+          "reconnecting", SM_JS_DEFAULT_SERVER, flags));
+  g_object_class_install_property (klass, SM_JS_PROP_STREAM,
+      g_param_spec_string ("stream", "Stream", stream_blurb, NULL, flags));
+  g_object_class_install_property (klass, SM_JS_PROP_SUBJECT,
+      g_param_spec_string ("subject", "Subject", subject_blurb, NULL, flags));
+}
+
+/* With the object lock held; FALSE when @prop_id is not the end point's. */
+gboolean
+sm_js_endpoint_set_property (SmJsEndpoint * ep, guint prop_id,
+    const GValue * value)
+{
+  gchar **field;
+
+  switch (prop_id) {
+    case SM_JS_PROP_SERVER:
+      field = &ep->server;
+      break;
+    case SM_JS_PROP_STREAM:
+      field = &ep->stream;
+      break;
+    case SM_JS_PROP_SUBJECT:
+      field = &ep->subject;
+      break;
+    default:
+      return FALSE;
+  }
+  g_free (*field);
+  *field = g_value_dup_string (value);
+  /* server=NULL means the default, as for any string property */
+  if (prop_id == SM_JS_PROP_SERVER && *field == NULL)
+    *field = g_strdup (SM_JS_DEFAULT_SERVER);
+  return TRUE;
+}
+
+gboolean
+sm_js_endpoint_get_property (const SmJsEndpoint * ep, guint prop_id,
+    GValue * value)
+{
+  switch (prop_id) {
+    case SM_JS_PROP_SERVER:
+      g_value_set_string (value, ep->server);
+      return TRUE;
+    case SM_JS_PROP_STREAM:
+      g_value_set_string (value, ep->stream);
+      return TRUE;
+    case SM_JS_PROP_SUBJECT:
+      g_value_set_string (value, ep->subject);
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
 /* The Nats-Msg-Id of the message holding the buffer with @offset on
  * @subject: a producer that replays after a crash sends the same ids, and
  * JetStream drops the copies it already stored within the stream's

@@ -31,6 +31,41 @@ G_BEGIN_DECLS
 #define SM_JS_RECONNECT_WAIT_MS 100
 #define SM_JS_OUTAGE_TIMEOUT_S 30
 
+/* The end point both elements name, part of their Settings (under the
+ * object lock): the server list, the stream and the subject under it
+ * (jetstreamsrc's may be NULL: the whole stream). Its properties come
+ * first in each element's PROP_ enum; the element's own start at
+ * SM_JS_PROP_LAST. */
+typedef struct
+{
+  gchar *server;
+  gchar *stream;
+  gchar *subject;
+} SmJsEndpoint;
+
+enum
+{
+  SM_JS_PROP_SERVER = 1,
+  SM_JS_PROP_STREAM,
+  SM_JS_PROP_SUBJECT,
+  SM_JS_PROP_LAST
+};
+
+void sm_js_endpoint_init (SmJsEndpoint * ep);
+
+void sm_js_endpoint_clear (SmJsEndpoint * ep);
+
+void sm_js_endpoint_copy (SmJsEndpoint * dest, const SmJsEndpoint * src);
+
+void sm_js_endpoint_install_properties (GObjectClass * klass,
+    const gchar * stream_blurb, const gchar * subject_blurb);
+
+gboolean sm_js_endpoint_set_property (SmJsEndpoint * ep, guint prop_id,
+    const GValue * value);
+
+gboolean sm_js_endpoint_get_property (const SmJsEndpoint * ep, guint prop_id,
+    GValue * value);
+
 gchar *sm_js_msg_id (const gchar * subject, guint64 offset);
 
 gboolean sm_js_check_names (GstElement * element, const gchar * stream,

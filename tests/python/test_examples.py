@@ -256,3 +256,36 @@ def test_gdp_keeps_offsets_and_live_pts(tmp):
     expect(all(p != Gst.CLOCK_TIME_NONE for p in pts) and pts == sorted(pts),
            f"live PTS {pts}")
     note(f"live PTS {pts[0]}..{pts[-1]} ns kept by gdppay/gdpdepay")
+
+
+def test_scale_out(tmp):
+    """examples/scale-out.sh at small sizes: a 3-server cluster, 2 shards
+    fed while the producer publishes, a replica of shard 0; the example's
+    own equality check must pass, and the shard and replica matrices it
+    leaves must equal the numpy replay of updatetestsrc's stream."""
+    import pytest
+    import shutil
+    from nats_cluster import NATS_SERVER
+    if NATS_SERVER is None or not shutil.which("nats-server"):
+        pytest.skip("nats-server not on PATH (Debian: nats-server)")
+    for e in ("jetstreamsrc", "jetstreamsink", "updatepartition"):
+        if Gst.ElementFactory.find(e) is None:
+            pytest.skip(f"{e} not built (libnats-dev)")
+    rows, cols, batch, updates, seed, every = 3000, 8, 40, 150, 3, 5
+    out_dir = os.path.join(tmp, "scale-out")
+    stdout = run_example(["scale-out.sh", out_dir], env=dict(
+        ROWS=str(rows), COLS=str(cols), BATCH=str(batch), UPDATES=str(updates),
+        SEED=str(seed), DELTA_EVERY=str(every), GST_SHARED_MATRIX_FORCE_CPU="1"))
+    expect("shard matrices equal numpy, bit for bit" in stdout, stdout)
+    expect("replica equals shard 0, bit for bit" in stdout, stdout)
+    want = replay(rows, cols, updatetestsrc_stream(rows, cols, batch, seed, updates))
+    b = (rows + 1) // 2
+    shards = [np.load(os.path.join(out_dir, f"shard{i}.npy")) for i in range(2)]
+    expect(shards[0].shape == (b, cols) and shards[1].shape == (rows - b, cols),
+           f"shard shapes {[s.shape for s in shards]}")
+    expect(np.array_equal(np.concatenate(shards).view(np.uint32), want.view(np.uint32)),
+           "the shards differ from the numpy replay")
+    replica = np.load(os.path.join(out_dir, "replica0.npy"))
+    expect(np.array_equal(replica.view(np.uint32), shards[0].view(np.uint32)),
+           "the replica differs from shard 0")
+    note(stdout.strip().splitlines()[-3])

@@ -91,21 +91,21 @@ def run(description, what, timeout=60, ok=True):
     return finish(launch(description), what, timeout, ok)
 
 
-def source(n, seed):
-    return f"updatetestsrc seed={seed} rows={ROWS} cols={COLS} batch={BATCH} num-buffers={n}"
+def source(n, seed, rows=ROWS, cols=COLS, batch=BATCH):
+    return f"updatetestsrc seed={seed} rows={rows} cols={cols} batch={batch} num-buffers={n}"
 
 
-def reference(tmp, n, seed, rows=ROWS):
-    """numpy applying the @n updates of source(n, seed) once each."""
+def reference(tmp, n, seed, rows=ROWS, cols=COLS, batch=BATCH):
+    """numpy applying the @n updates of source(n, seed, …) once each."""
     path = os.path.join(tmp, f"updates-{seed}-{n}.bin")
-    run(f"{source(n, seed)} ! filesink location={path}", "capture")
-    record = 4 + COLS * 4
+    run(f"{source(n, seed, rows, cols, batch)} ! filesink location={path}", "capture")
+    record = 4 + cols * 4
     raw = np.fromfile(path, np.uint8)
-    matrix = np.zeros((rows, COLS), np.float32)
+    matrix = np.zeros((rows, cols), np.float32)
     for b in range(n):
-        chunk = raw[b * BATCH * record:(b + 1) * BATCH * record]
-        np.add.at(matrix, chunk[:BATCH * 4].view("<i4"),
-                  chunk[BATCH * 4:].view("<f4").reshape(BATCH, COLS))
+        chunk = raw[b * batch * record:(b + 1) * batch * record]
+        np.add.at(matrix, chunk[:batch * 4].view("<i4"),
+                  chunk[batch * 4:].view("<f4").reshape(batch, cols))
     return matrix
 
 
@@ -171,6 +171,54 @@ def test_two_partitions_two_shards(cluster, tmp):
         finish(p, f"shard {i}")
     expect_same(np.concatenate([np.load(c) for c in cks]), reference(tmp, n, 2),
                 "the two shards")
+
+
+@pytest.mark.skipif(not HAVE_PARTITION, reason="updatepartition not built")
+@pytest.mark.parametrize("round_", [1, 2])
+def test_shards_read_while_producer_publishes(cluster, tmp, round_):
+    """Two shards consume while the producer is still publishing 81 KB
+    updates in two partitions (the topology of examples/scale-out.sh):
+    pull requests overlap on a busy machine, and deliveries for an earlier
+    request arrive while the next one is filled. libnats 3.4's Fetch wrote
+    past its message array then, and the shards died with heap corruption
+    (in about one run of three here). The second round also stalls each
+    server in turn (SIGSTOP for 0.4 s, as a loaded machine does): the pull
+    requests sent meanwhile are answered together when it resumes."""
+    n, stream, rows, cols, batch = 1200, f"LIVE{round_}", 70000, 100, 200
+    half = (rows + 1) // 2
+    run(f"{source(0, 8)} ! {sink(cluster, stream, 'warmup')}", "stream creation")
+    cks = [os.path.join(tmp, f"shard{i}.npy") for i in range(2)]
+    shards = [launch(f"jetstreamsrc server={cluster.servers} stream={stream} "
+                     f"subject={stream}.p{i} durable=live{i} num-buffers={n} ! "
+                     f"sharedmatrix rows={r} cols={cols} checkpoint-location={cks[i]} "
+                     f"checkpoint-every=200 ! fakesink")
+              for i, r in enumerate((half, rows - half))]
+    producer = launch(f"{source(n, 8 + round_, rows, cols, batch)} ! updatepartition "
+                      f"partitions=2 rows={rows} name=p "
+                      f"p.src_0 ! queue ! {sink(cluster, stream, 'p0', 'max-pending=256')} "
+                      f"p.src_1 ! queue ! {sink(cluster, stream, 'p1', 'max-pending=256')}")
+    try:
+        if round_ == 2:
+            time.sleep(0.3)
+            for victim in (0, 1, 2, 0, 1, 2):
+                if producer.poll() is not None:
+                    break
+                cluster.procs[victim].send_signal(signal.SIGSTOP)
+                time.sleep(0.4)
+                cluster.procs[victim].send_signal(signal.SIGCONT)
+                time.sleep(0.2)
+        finish(producer, "producer", timeout=120)
+        for i, p in enumerate(shards):
+            finish(p, f"shard {i}", timeout=120)
+    finally:
+        for p in cluster.procs:
+            p.send_signal(signal.SIGCONT)
+        for p in shards + [producer]:
+            if p.poll() is None:
+                p.kill()
+    expect_same(np.concatenate([np.load(c) for c in cks]),
+                reference(tmp, n, 8 + round_, rows, cols, batch),
+                "shards fed while the producer publishes")
 
 
 def test_shard_sigkill_resumes_from_checkpoint(cluster, tmp):
