@@ -1206,6 +1206,9 @@ apply_run (GstSharedMatrix * self, const SmUpdatePlan * plans, guint first,
   for (k = first; k < last; k++) {
     const SmUpdatePlan *p = &plans[k];
 
+    /* an empty update may come without data */
+    if (p->n == 0)
+      continue;
     memcpy (self->run + at * isize, p->indices, p->n * isize);
     memcpy ((guint8 *) run.deltas + at * drow, p->deltas, p->n * drow);
     if (any_skip) {
