@@ -1310,6 +1310,8 @@ gst_shared_matrix_update_many (GstSharedMatrix * self, GstSharedMatrixOp op,
     for (applied = 0; applied < valid;) {
       guint end = valid;
 
+      /* a device failure in a run counts none of its updates as applied
+       * (the device's storage is lost then, as after a single update) */
       if (!apply_run (self, plans, applied, &end, error)) {
         ok = FALSE;
         break;
