@@ -497,7 +497,9 @@ after_updates (GstSharedMatrixElement * self, GstBuffer * buf, guint count)
 typedef struct
 {
   GstBuffer *buf;
-  GstMemory *mem[2];            /* tensors: not owned (peeked) */
+  GstMemory *mem[2];            /* peeked, not owned; mem[0] NULL: mapped
+                                 * with gst_buffer_map () (packed layout
+                                 * across several memories) */
   GstMapInfo map[2];
   guint n_maps;
 } UpdateMapping;
@@ -517,34 +519,43 @@ unmap_update (UpdateMapping * um)
   um->n_maps = 0;
 }
 
-/* Maps @buf and splits it into indices, deltas and N. FALSE with an error
- * posted (and nothing left mapped) when it cannot be read or is
- * malformed. */
+/* Maps @buf and splits it into indices, deltas and N. FALSE (and nothing
+ * left mapped) when it cannot be read or is malformed, with an error
+ * posted when @report (a list's batch leaves that to apply_one ()). */
 static gboolean
 map_update (GstSharedMatrixElement * self, GstBuffer * buf, UpdateMapping * um,
-    gconstpointer * indices, gconstpointer * deltas, gsize * n)
+    gconstpointer * indices, gconstpointer * deltas, gsize * n,
+    gboolean report)
 {
   State *st = &self->state;
   GError *err = NULL;
-  guint i;
+  guint i, n_mem = gst_buffer_n_memory (buf);
 
-  memset (um, 0, sizeof (*um));
   um->buf = buf;
+  um->mem[0] = NULL;
+  um->n_maps = 0;
   /* NNStreamer's two tensors in one memory (a gdpdepay replay, a merged
    * buffer) are the packed layout: N ids, then N delta rows */
   if (st->info.layout == GST_SHARED_MATRIX_UPDATE_LAYOUT_PACKED ||
-      gst_buffer_n_memory (buf) == 1) {
-    if (!gst_buffer_map (buf, &um->map[0], GST_MAP_READ))
+      n_mem == 1) {
+    if (n_mem == 1) {
+      /* the memory itself: what gst_buffer_map () maps for one memory,
+       * without its reference and span bookkeeping (with them: 360
+       * instructions a map and unmap, a quarter of a list update) */
+      um->mem[0] = gst_buffer_peek_memory (buf, 0);
+      if (!gst_memory_map (um->mem[0], &um->map[0], GST_MAP_READ))
+        goto map_failed;
+    } else if (!gst_buffer_map (buf, &um->map[0], GST_MAP_READ))
       goto map_failed;
     um->n_maps = 1;
     if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
             st->info.dtype, um->map[0].data, um->map[0].size, indices, deltas,
-            n, &err))
+            n, report ? &err : NULL))
       goto malformed;
     return TRUE;
   }
 
-  if (gst_buffer_n_memory (buf) != 2)
+  if (n_mem != 2)
     goto not_two_memories;
   for (i = 0; i < 2; i++) {
     um->mem[i] = gst_buffer_peek_memory (buf, i);
@@ -554,7 +565,7 @@ map_update (GstSharedMatrixElement * self, GstBuffer * buf, UpdateMapping * um,
   }
   if (!gst_shared_matrix_parse_update_tensors (st->matrix,
           st->info.index_type, st->info.dtype, um->map[0].size,
-          um->map[1].size, n, &err))
+          um->map[1].size, n, report ? &err : NULL))
     goto malformed;
   *indices = um->map[0].data;
   *deltas = um->map[1].data;
@@ -563,21 +574,25 @@ map_update (GstSharedMatrixElement * self, GstBuffer * buf, UpdateMapping * um,
   /* ERRORS */
 map_failed:
   {
-    GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
-        (NULL));
+    if (report)
+      GST_ELEMENT_ERROR (self, RESOURCE, READ, ("Cannot map update buffer"),
+          (NULL));
     unmap_update (um);
     return FALSE;
   }
 malformed:
   {
-    SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
-        "Malformed update buffer");
+    if (report)
+      SM_ELEMENT_ERROR_FROM_GERROR (self, STREAM, FORMAT, err,
+          "Malformed update buffer");
     g_clear_error (&err);
     unmap_update (um);
     return FALSE;
   }
 not_two_memories:
   {
+    if (!report)
+      return FALSE;
     GST_ELEMENT_ERROR (self, STREAM, FORMAT,
         ("NNStreamer update buffer with %u memories: other/tensors, "
             "num_tensors=2 needs two, the ids tensor then the deltas tensor "
@@ -639,7 +654,7 @@ apply_one (GstSharedMatrixElement * self, GstBuffer * buf, guint64 * durable)
   if (!sm_delta_follow_check (&st->delta_follow, GST_ELEMENT (self), buf))
     goto missed_delta;
 
-  if (!map_update (self, buf, &um, &indices, &deltas, &n))
+  if (!map_update (self, buf, &um, &indices, &deltas, &n, TRUE))
     return GST_FLOW_ERROR;
   if (st->settings.optimizer != GST_SHARED_MATRIX_OPTIMIZER_NONE) {
     /* gradients: one optimizer step */
@@ -789,7 +804,7 @@ apply_batch (GstSharedMatrixElement * self, GstBufferList * list, guint first,
   State *st = &self->state;
   GstSharedMatrixUpdateItem items[LIST_BATCH];
   GstSharedMatrixUpdateResult results[LIST_BATCH];
-  GstMapInfo maps[LIST_BATCH];
+  UpdateMapping maps[LIST_BATCH];
   guint64 last_offset = GST_BUFFER_OFFSET_NONE, prev_offset;
   GstClockTime last_pts = GST_CLOCK_TIME_NONE;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -797,18 +812,10 @@ apply_batch (GstSharedMatrixElement * self, GstBufferList * list, guint first,
   guint n, applied = 0, i;
   gboolean ok;
 
-  for (n = 0; n < *count; n++) {
-    GstBuffer *buf = gst_buffer_list_get (list, first + n);
-
-    if (!gst_buffer_map (buf, &maps[n], GST_MAP_READ))
+  for (n = 0; n < *count; n++)
+    if (!map_update (self, gst_buffer_list_get (list, first + n), &maps[n],
+            &items[n].indices, &items[n].deltas, &items[n].n, FALSE))
       break;
-    if (!gst_shared_matrix_parse_update (st->matrix, st->info.index_type,
-            st->info.dtype, maps[n].data, maps[n].size, &items[n].indices,
-            &items[n].deltas, &items[n].n, NULL)) {
-      gst_buffer_unmap (buf, &maps[n]);
-      break;
-    }
-  }
   *count = n;
   if (n == 0)
     return GST_FLOW_OK;
@@ -817,14 +824,14 @@ apply_batch (GstSharedMatrixElement * self, GstBufferList * list, guint first,
       st->info.index_type, st->info.dtype, &st->settings.policies, results,
       &applied, &err);
   for (i = 0; i < n; i++)
-    gst_buffer_unmap (gst_buffer_list_get (list, first + i), &maps[i]);
+    unmap_update (&maps[i]);
 
   if (applied > 0) {
-    GstBuffer *last = gst_buffer_list_get (list, first + applied - 1);
+    GstBuffer *last = maps[applied - 1].buf;
 
     prev_offset = GST_BUFFER_OFFSET_NONE;
     for (i = 0; i < applied; i++) {
-      GstBuffer *buf = gst_buffer_list_get (list, first + i);
+      GstBuffer *buf = maps[i].buf;
 
       if (GST_BUFFER_OFFSET_IS_VALID (buf)) {
         prev_offset = last_offset;

@@ -12,8 +12,9 @@
  * no contraction, sqrtf correctly rounded). Matrix rows, state rows and
  * gradient rows are prefetched a few rows ahead (about PREFETCH_LINES
  * cache lines in flight), and the state lives in huge pages like the
- * matrix. rowwise-adagrad's per-row sum of squares (a chain of dependent
- * additions in column order) runs eight rows interleaved. Rows are
+ * matrix. rowwise-adagrad's per-row sums of squares (chains of dependent
+ * additions in column order) run eight rows to a vector, one batch of rows
+ * ahead of the writes, so that the writes stream like sgd's. Rows are
  * independent, so big updates split the distinct rows across the worker
  * pool and the result is the same bytes for any thread count.
  *
@@ -33,7 +34,7 @@
 /* Below this many gradient elements per update one thread does the work */
 #define PARALLEL_MIN_ELEMENTS (64 * 1024)
 /* Scratch floats on the stack; wider rows use the heap */
-#define STACK_FLOATS 1024
+#define STACK_FLOATS 2048
 /* Cache lines of matrix and state rows prefetched ahead */
 #define PREFETCH_LINES 42
 
@@ -150,21 +151,30 @@ typedef struct
   guint prefetch;               /* distinct rows prefetched ahead */
 } F32Step;
 
-/* g of distinct row @d into @g: its gradient rows summed in buffer order
- * from 0 (0 + x, not x: -0 becomes +0 as in the sum), then the weight
- * decay term */
-static inline __attribute__ ((always_inline)) void
-make_grad (const F32Step * c, guint32 d, const float *restrict w,
-    float *restrict g)
+/* always inlined, as is everything step_range_f32 () runs: into each of
+ * its builds */
+#define SM_ALWAYS_INLINE static inline __attribute__ ((always_inline))
+
+/* The g of distinct row @d (@w its matrix row), to be read as 0 + g[j]:
+ * the row's gradient row itself when it occurs once and there is no weight
+ * decay (nearly every row: nothing copied), else its gradient rows summed
+ * in buffer order from 0, then the weight decay term, into @scratch. The
+ * 0 + turns a -0 gradient into the +0 of the sum from 0, and changes no
+ * sum (which is never -0). */
+SM_ALWAYS_INLINE const float *
+grad_row (const F32Step * c, guint32 d, const float *restrict w,
+    float *restrict scratch)
 {
   guint32 cols = c->a->cols, j, k, pos = c->grp->first[d];
   const guint8 *src = c->grads + (gsize) pos * c->grow;
 
+  if (c->grp->count[d] == 1 && c->a->weight_decay == 0.0)
+    return (const float *) src;
   for (j = 0; j < cols; j++) {
     float x;
 
     memcpy (&x, src + (gsize) j * 4, 4);
-    g[j] = 0.0f + x;
+    scratch[j] = 0.0f + x;
   }
   for (k = 1; k < c->grp->count[d]; k++) {
     pos = c->grp->next[pos];
@@ -173,60 +183,57 @@ make_grad (const F32Step * c, guint32 d, const float *restrict w,
       float x;
 
       memcpy (&x, src + (gsize) j * 4, 4);
-      g[j] = g[j] + x;
+      scratch[j] = scratch[j] + x;
     }
   }
   if (c->a->weight_decay != 0.0) {
     float wd = (float) c->a->weight_decay;
 
     for (j = 0; j < cols; j++)
-      g[j] = g[j] + wd * w[j];
+      scratch[j] = scratch[j] + wd * w[j];
   }
+  return scratch;
 }
 
-/* Starts the cache misses of distinct row @d: its matrix row and state.
- * Always inlined: gcc 12's IPA pure-const pass takes a function that only
- * prefetches for one without side effects, and deletes the calls (this one,
- * out of line, lost every prefetch). */
-static inline __attribute__ ((always_inline)) void
-prefetch_group (const F32Step * c, guint32 d)
+/* Starts the cache misses of @bytes at @p (for writing when @write).
+ * Always inlined, like its callers: gcc 12's IPA pure-const pass takes a
+ * function that only prefetches for one without side effects, and deletes
+ * the calls (an out-of-line prefetch helper lost every prefetch). */
+#define PREFETCH_BYTES(p, bytes, write) \
+  G_STMT_START { \
+    const guint8 *p_ = (const guint8 *) (p); \
+    gsize k_, n_ = (bytes); \
+    for (k_ = 0; k_ < n_; k_ += 64) \
+      __builtin_prefetch (p_ + k_, (write), 3); \
+    __builtin_prefetch (p_ + n_ - 1, (write), 3); \
+  } G_STMT_END
+
+/* distinct row @d's first gradient row */
+SM_ALWAYS_INLINE void
+prefetch_grad (const F32Step * c, guint32 d)
+{
+  PREFETCH_BYTES (c->grads + (gsize) c->grp->first[d] * c->grow, c->grow,
+      0);
+}
+
+/* distinct row @d's matrix row and state */
+SM_ALWAYS_INLINE void
+prefetch_row (const F32Step * c, guint32 d)
 {
   const SmOptimArgs *a = c->a;
   guint64 r = c->grp->row[d];
-  gsize srow = (gsize) a->cols * 4, k;
-  const guint8 *w = c->matrix + r * a->row_bytes;
+  gsize srow = (gsize) a->cols * 4;
 
-  for (k = 0; k < a->row_bytes; k += 64)
-    __builtin_prefetch (w + k, 1, 3);
-  __builtin_prefetch (w + a->row_bytes - 1, 1, 3);
-  if (a->optimizer == SM_OPTIM_ADAGRAD || a->optimizer == SM_OPTIM_ADAM) {
-    const guint8 *s0 = (const guint8 *) (a->state0 + r * a->cols);
-
-    for (k = 0; k < srow; k += 64)
-      __builtin_prefetch (s0 + k, 1, 3);
-    __builtin_prefetch (s0 + srow - 1, 1, 3);
-  }
-  if (a->optimizer == SM_OPTIM_ADAM) {
-    const guint8 *s1 = (const guint8 *) (a->state1 + r * a->cols);
-
-    for (k = 0; k < srow; k += 64)
-      __builtin_prefetch (s1 + k, 1, 3);
-    __builtin_prefetch (s1 + srow - 1, 1, 3);
-  }
-  if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
-    __builtin_prefetch (a->state0 + r, 1, 3);
-  /* the gradient row (of the first occurrence: usually the only one) */
-  {
-    const guint8 *src = c->grads + (gsize) c->grp->first[d] * c->grow;
-
-    for (k = 0; k < c->grow; k += 64)
-      __builtin_prefetch (src + k, 0, 3);
-    __builtin_prefetch (src + c->grow - 1, 0, 3);
-  }
+  PREFETCH_BYTES (c->matrix + r * a->row_bytes, a->row_bytes, 1);
+  if (a->optimizer == SM_OPTIM_ADAGRAD || a->optimizer == SM_OPTIM_ADAM)
+    PREFETCH_BYTES (a->state0 + r * a->cols, srow, 1);
+  if (a->optimizer == SM_OPTIM_ADAM)
+    PREFETCH_BYTES (a->state1 + r * a->cols, srow, 1);
 }
 
-/* sgd, adagrad, adam: one row's step, element-wise, vectorised */
-static inline __attribute__ ((always_inline)) void
+/* sgd, adagrad, adam: one row's step, element-wise, vectorised; @g as
+ * grad_row () gives it */
+SM_ALWAYS_INLINE void
 step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
     const float *restrict g)
 {
@@ -236,16 +243,17 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
   switch (a->optimizer) {
     case SM_OPTIM_SGD:
       for (j = 0; j < cols; j++)
-        w[j] = w[j] - lr * g[j];
+        w[j] = w[j] - lr * (0.0f + g[j]);
       break;
     case SM_OPTIM_ADAGRAD:{
       float *restrict G = a->state0 + r * cols;
 
       for (j = 0; j < cols; j++) {
-        float Gn = G[j] + g[j] * g[j];
+        float gj = 0.0f + g[j];
+        float Gn = G[j] + gj * gj;
 
         G[j] = Gn;
-        w[j] = w[j] - lr * (g[j] / (sqrtf (Gn) + eps));
+        w[j] = w[j] - lr * (gj / (sqrtf (Gn) + eps));
       }
       break;
     }
@@ -256,8 +264,9 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
       float ss = (float) a->step_size;
 
       for (j = 0; j < cols; j++) {
-        float mj = m[j] + c1 * (g[j] - m[j]);
-        float vj = v[j] + c2 * (g[j] * g[j] - v[j]);
+        float gj = 0.0f + g[j];
+        float mj = m[j] + c1 * (gj - m[j]);
+        float vj = v[j] + c2 * (gj * gj - v[j]);
 
         m[j] = mj;
         v[j] = vj;
@@ -268,100 +277,238 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
   }
 }
 
-/* always inlined, as is everything step_range_f32 () runs: into each of
- * its builds */
-#define SM_ALWAYS_INLINE static inline __attribute__ ((always_inline))
-
 SM_ALWAYS_INLINE void
-step_groups_f32 (const F32Step * c, float *g, guint32 first, guint32 end)
+step_groups_f32 (const F32Step * c, float *scratch, guint32 first,
+    guint32 end)
 {
   const SmOptimArgs *a = c->a;
   guint32 d, pf = c->prefetch;
 
-  for (d = first; d < MIN (end, first + pf); d++)
-    prefetch_group (c, d);
+  for (d = first; d < MIN (end, first + pf); d++) {
+    prefetch_row (c, d);
+    prefetch_grad (c, d);
+  }
   for (d = first; d < end; d++) {
     guint64 r = c->grp->row[d];
     float *w = (float *) (c->matrix + r * a->row_bytes);
 
-    if (d + pf < end)
-      prefetch_group (c, d + pf);
-    make_grad (c, d, w, g);
-    step_row (a, r, w, g);
+    if (d + pf < end) {
+      prefetch_row (c, d + pf);
+      prefetch_grad (c, d + pf);
+    }
+    step_row (a, r, w, grad_row (c, d, w, scratch));
   }
 }
 
-/* rowwise-adagrad: its row's sum of squares is a chain of cols dependent
- * float additions (column order, as the shared body sums), which one row
- * at a time leaves the adder waiting on its latency. So rows go in batches
- * of ROWWISE_BATCH whose chains are interleaved: each row's sum is the same
- * sequence of operations, and the batch's are independent. */
-#define ROWWISE_BATCH 8           /* the unrolled sum below has 8 */
+/* rowwise-adagrad: a row's G_r needs its sum of squares, a chain of cols
+ * dependent float additions (column order, as the shared body sums) over
+ * its g, before the row can be written. Done just before the row's write,
+ * that chain (and G_r's sqrt and division) sits between the row's arrival
+ * and its write, and the next rows' misses wait. So the rows go in batches
+ * of ROWWISE_BATCH, one row in each lane of a vector of sums, and a batch's
+ * sums (which need the matrix rows only for a weight decay) are computed
+ * while the batch before it is written, a few columns after each row's
+ * write: the chains then run beside the memory accesses instead of between
+ * them, and the writes stream the matrix rows like sgd's. */
+#define ROWWISE_BATCH 8           /* lanes of SmF32x8 */
+/* gradient rows and G_r prefetched this far ahead of the writes (a batch's
+ * sums start one batch ahead) */
+#define ROWWISE_GRAD_AHEAD (3 * ROWWISE_BATCH)
+
+/* Eight floats, one row's chain in each lane: a GCC/clang vector type, so
+ * the lanes are independent IEEE operations (the default build makes two
+ * SSE2 halves of it, the AVX2 build one register). Loads through memcpy:
+ * gradient rows may be unaligned. */
+typedef float SmF32x8 __attribute__ ((vector_size (32)));
+
+#define LOAD_F32X8(v, p) memcpy (&(v), (p), sizeof (SmF32x8))
+
+/* A batch's sums in progress */
+typedef struct
+{
+  const float *g[ROWWISE_BATCH];        /* its rows' g, grad_row () */
+  SmF32x8 s;
+  guint32 d, nb;                /* distinct rows [d, d + nb) */
+  guint32 j;                    /* next column */
+} RowwiseSums;
+
+/* Starts the sums of distinct rows [d, d + nb), nb <= ROWWISE_BATCH;
+ * @gbuf: ROWWISE_BATCH scratch rows for grad_row () */
+SM_ALWAYS_INLINE void
+rowwise_start (const F32Step * c, RowwiseSums * rs, float *gbuf, guint32 d,
+    guint32 nb)
+{
+  const SmOptimArgs *a = c->a;
+  const SmF32x8 zero = { 0.0f };
+  guint32 b;
+
+  for (b = 0; b < ROWWISE_BATCH; b++) {
+    /* a short batch sums its first row again, unused */
+    guint32 e = d + (b < nb ? b : 0);
+    guint64 r = c->grp->row[e];
+
+    rs->g[b] = grad_row (c, e, (const float *) (c->matrix +
+            r * a->row_bytes), gbuf + (gsize) b * a->cols);
+  }
+  rs->s = zero;
+  rs->d = d;
+  rs->nb = nb;
+  rs->j = 0;
+}
+
+/* Adds up to @blocks blocks of eight columns to the sums: the eight rows'
+ * columns transposed so that lane b holds row b, 0 + g as grad_row ()
+ * says */
+SM_ALWAYS_INLINE void
+rowwise_columns (RowwiseSums * rs, guint32 cols, guint32 blocks)
+{
+  const SmF32x8 zero = { 0.0f };
+  const float *const *g = rs->g;
+  SmF32x8 s = rs->s;
+  guint32 j = rs->j, k;
+
+  for (k = 0; k < blocks && j + 8 <= cols; k++, j += 8) {
+    SmF32x8 r0, r1, r2, r3, r4, r5, r6, r7;
+    SmF32x8 t0, t1, t2, t3, t4, t5, t6, t7, u0, u1, u2, u3, u4, u5, u6, u7;
+
+    LOAD_F32X8 (r0, g[0] + j);
+    LOAD_F32X8 (r1, g[1] + j);
+    LOAD_F32X8 (r2, g[2] + j);
+    LOAD_F32X8 (r3, g[3] + j);
+    LOAD_F32X8 (r4, g[4] + j);
+    LOAD_F32X8 (r5, g[5] + j);
+    LOAD_F32X8 (r6, g[6] + j);
+    LOAD_F32X8 (r7, g[7] + j);
+    t0 = __builtin_shufflevector (r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
+    t1 = __builtin_shufflevector (r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
+    t2 = __builtin_shufflevector (r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
+    t3 = __builtin_shufflevector (r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
+    t4 = __builtin_shufflevector (r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
+    t5 = __builtin_shufflevector (r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
+    t6 = __builtin_shufflevector (r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
+    t7 = __builtin_shufflevector (r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
+    u0 = __builtin_shufflevector (t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
+    u1 = __builtin_shufflevector (t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
+    u2 = __builtin_shufflevector (t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
+    u3 = __builtin_shufflevector (t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
+    u4 = __builtin_shufflevector (t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
+    u5 = __builtin_shufflevector (t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
+    u6 = __builtin_shufflevector (t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
+    u7 = __builtin_shufflevector (t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
+    /* column j + k: k < 4 from the low halves of u, the others from the
+     * high halves */
+    r0 = zero + __builtin_shufflevector (u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+    r1 = zero + __builtin_shufflevector (u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+    r2 = zero + __builtin_shufflevector (u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+    r3 = zero + __builtin_shufflevector (u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+    r4 = zero + __builtin_shufflevector (u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+    r5 = zero + __builtin_shufflevector (u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+    r6 = zero + __builtin_shufflevector (u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+    r7 = zero + __builtin_shufflevector (u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+    s = s + r0 * r0;
+    s = s + r1 * r1;
+    s = s + r2 * r2;
+    s = s + r3 * r3;
+    s = s + r4 * r4;
+    s = s + r5 * r5;
+    s = s + r6 * r6;
+    s = s + r7 * r7;
+  }
+  rs->s = s;
+  rs->j = j;
+}
+
+/* Completes the sums and gives each row its new G_r (stored) and its
+ * multiplier, into @mult */
+SM_ALWAYS_INLINE void
+rowwise_finish (const F32Step * c, RowwiseSums * rs, float *restrict mult)
+{
+  const SmOptimArgs *a = c->a;
+  const SmF32x8 zero = { 0.0f };
+  guint32 cols = a->cols, j, b;
+  const float *const *g = rs->g;
+  float G[ROWWISE_BATCH], m[ROWWISE_BATCH];
+  SmF32x8 s;
+
+  rowwise_columns (rs, cols, G_MAXUINT32);
+  s = rs->s;
+  for (j = rs->j; j < cols; j++) {
+    SmF32x8 cj = { g[0][j], g[1][j], g[2][j], g[3][j], g[4][j], g[5][j],
+      g[6][j], g[7][j]
+    };
+
+    cj = zero + cj;
+    s = s + cj * cj;
+  }
+  for (b = 0; b < ROWWISE_BATCH; b++)
+    G[b] = b < rs->nb ? a->state0[c->grp->row[rs->d + b]] : 0.0f;
+  /* the shared arithmetic, lane by lane (vectorised) */
+  for (b = 0; b < ROWWISE_BATCH; b++) {
+    G[b] = sm_optim_rowwise_state (G[b], s[b], cols, FALSE);
+    m[b] = (float) sm_optim_rowwise_mult (a->lr, a->eps, G[b], FALSE);
+  }
+  for (b = 0; b < rs->nb; b++) {
+    a->state0[c->grp->row[rs->d + b]] = G[b];
+    mult[b] = m[b];
+  }
+}
 
 SM_ALWAYS_INLINE void
 step_groups_rowwise_f32 (const F32Step * c, float *gbuf, guint32 first,
     guint32 end)
 {
   const SmOptimArgs *a = c->a;
-  guint32 cols = a->cols, d, j, b;
+  guint32 cols = a->cols, pf = c->prefetch, d, j;
+  /* blocks of columns of the next batch's sums after each row's write:
+   * all of them within the batch */
+  guint32 blocks = (cols / 8 + ROWWISE_BATCH - 1) / ROWWISE_BATCH;
+  /* the multipliers of this batch [0] and the next [1] */
+  float mult[2][ROWWISE_BATCH];
+  /* the write's scratch row, after the sums' */
+  float *scratch = gbuf + (gsize) ROWWISE_BATCH * cols;
+  RowwiseSums rs;
 
-  for (d = first; d < MIN (end, first + ROWWISE_BATCH); d++)
-    prefetch_group (c, d);
-  for (d = first; d < end; d += ROWWISE_BATCH) {
-    guint32 nb = MIN (ROWWISE_BATCH, end - d);
-    const float *gp[ROWWISE_BATCH];
-    float sum[ROWWISE_BATCH];
+  if (first >= end)
+    return;
+  for (d = first; d < MIN (end, first + ROWWISE_GRAD_AHEAD); d++) {
+    prefetch_grad (c, d);
+    __builtin_prefetch (a->state0 + c->grp->row[d], 1, 3);
+  }
+  for (d = first; d < MIN (end, first + pf); d++)
+    prefetch_row (c, d);
+  rowwise_start (c, &rs, gbuf, first, MIN (ROWWISE_BATCH, end - first));
+  rowwise_finish (c, &rs, mult[1]);
+  for (d = first; d < end; d++) {
+    guint32 b = (d - first) % ROWWISE_BATCH;
+    guint64 r = c->grp->row[d];
+    float *restrict w = (float *) (c->matrix + r * a->row_bytes);
+    const float *restrict g;
+    float mu;
 
-    /* the next batch's misses start while this one computes */
-    for (b = 0; b < ROWWISE_BATCH && d + ROWWISE_BATCH + b < end; b++)
-      prefetch_group (c, d + ROWWISE_BATCH + b);
-    for (b = 0; b < ROWWISE_BATCH; b++) {
-      if (b < nb) {
-        guint64 r = c->grp->row[d + b];
-
-        make_grad (c, d + b, (const float *) (c->matrix + r * a->row_bytes),
-            gbuf + (gsize) b * cols);
-      }
-      /* a short batch sums its first row again, unused */
-      gp[b] = gbuf + (gsize) (b < nb ? b : 0) * cols;
+    if (b == 0) {
+      memcpy (mult[0], mult[1], sizeof mult[0]);
+      if (d + ROWWISE_BATCH < end)
+        rowwise_start (c, &rs, gbuf, d + ROWWISE_BATCH,
+            MIN (ROWWISE_BATCH, end - d - ROWWISE_BATCH));
     }
-    {
-      /* in registers: eight independent chains */
-      const float *g0 = gp[0], *g1 = gp[1], *g2 = gp[2], *g3 = gp[3];
-      const float *g4 = gp[4], *g5 = gp[5], *g6 = gp[6], *g7 = gp[7];
-      float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-      float s4 = 0.0f, s5 = 0.0f, s6 = 0.0f, s7 = 0.0f;
-
-      for (j = 0; j < cols; j++) {
-        s0 = s0 + g0[j] * g0[j];
-        s1 = s1 + g1[j] * g1[j];
-        s2 = s2 + g2[j] * g2[j];
-        s3 = s3 + g3[j] * g3[j];
-        s4 = s4 + g4[j] * g4[j];
-        s5 = s5 + g5[j] * g5[j];
-        s6 = s6 + g6[j] * g6[j];
-        s7 = s7 + g7[j] * g7[j];
-      }
-      sum[0] = s0;
-      sum[1] = s1;
-      sum[2] = s2;
-      sum[3] = s3;
-      sum[4] = s4;
-      sum[5] = s5;
-      sum[6] = s6;
-      sum[7] = s7;
+    if (d + pf < end)
+      prefetch_row (c, d + pf);
+    if (d + ROWWISE_GRAD_AHEAD < end) {
+      prefetch_grad (c, d + ROWWISE_GRAD_AHEAD);
+      __builtin_prefetch (a->state0 + c->grp->row[d + ROWWISE_GRAD_AHEAD],
+          1, 3);
     }
-    for (b = 0; b < nb; b++) {
-      guint64 r = c->grp->row[d + b];
-      float *restrict w = (float *) (c->matrix + r * a->row_bytes);
-      const float *restrict g = gp[b];
-      float Gr = sm_optim_rowwise_state (a->state0[r], sum[b], cols, FALSE);
-      float mult;
-
-      a->state0[r] = Gr;
-      mult = (float) sm_optim_rowwise_mult (a->lr, a->eps, Gr, FALSE);
-      for (j = 0; j < cols; j++)
-        w[j] = w[j] - mult * g[j];
+    mu = mult[0][b];
+    g = grad_row (c, d, w, scratch);
+    for (j = 0; j < cols; j++)
+      w[j] = w[j] - mu * (0.0f + g[j]);
+    /* the next batch's sums, a few columns at a time (this batch is
+     * whole when there is a next one) */
+    if (d - b + ROWWISE_BATCH < end) {
+      if (b + 1 < ROWWISE_BATCH)
+        rowwise_columns (&rs, cols, blocks);
+      else
+        rowwise_finish (c, &rs, mult[1]);
     }
   }
 }
@@ -377,8 +524,9 @@ __attribute__ ((target_clones ("avx2", "default")))
 static void
 step_range_f32 (const F32Step * c, guint32 first, guint32 end)
 {
+  /* rowwise-adagrad: a batch's rows and the write's */
   gsize need = (gsize) c->a->cols * (c->a->optimizer ==
-      SM_OPTIM_ROWWISE_ADAGRAD ? ROWWISE_BATCH : 1);
+      SM_OPTIM_ROWWISE_ADAGRAD ? ROWWISE_BATCH + 1 : 1);
   float stack[STACK_FLOATS];
   /* only rows wider than the stack scratch allocate */
   float *g = need <= STACK_FLOATS ? stack : g_new (float, need);

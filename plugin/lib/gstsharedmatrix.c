@@ -52,6 +52,10 @@ struct _GstSharedMatrix
   gpointer optimizer;
   /* under data_lock: the version that last wrote each row (deltas) */
   SmRowTracking tracking;
+  /* under data_lock: update_many's runs of small updates, one after the
+   * other (grown, never shrunk) */
+  guint8 *run;
+  gsize run_size;
 };
 
 enum
@@ -95,6 +99,7 @@ gst_shared_matrix_finalize (GObject * object)
   if (self->storage)
     self->ops->destroy (self->storage);
   sm_row_tracking_clear (&self->tracking);
+  g_free (self->run);
   g_mutex_clear (&self->data_lock);
 
   G_OBJECT_CLASS (gst_shared_matrix_parent_class)->finalize (object);
@@ -1150,6 +1155,74 @@ gst_shared_matrix_update (GstSharedMatrix * self, GstSharedMatrixOp op,
  * items a round; longer batches take several rounds (the data lock is
  * released between rounds, never inside an update). */
 #define UPDATE_MANY_ROUND 64
+/* Consecutive updates of at most RUN_MAX_ROWS rows are applied as one run
+ * of at most RUN_MAX_TOTAL rows */
+#define RUN_MAX_ROWS 8
+#define RUN_MAX_TOTAL 256
+
+/* Applies plans[first, *end) as one: their indices, deltas and drop flags
+ * copied one after the other into self->run, which the backend applies in
+ * one call, row after row in that order, i.e. with exactly the operations
+ * the separate calls would make. What that saves is each update's cache
+ * miss on its row taken alone: the backend prefetches the run's rows ahead
+ * of the one it applies, and one-row updates (a buffer list) otherwise wait
+ * for each row in turn. Sets *end to the end of the run (a single plan,
+ * applied as it is, when the next is not small). Under the data lock. */
+static gboolean
+apply_run (GstSharedMatrix * self, const SmUpdatePlan * plans, guint first,
+    guint * end, GError ** error)
+{
+  const SmUpdatePlan *p0 = &plans[first];
+  gsize isize = p0->indices_int64 ? 8 : 4;
+  gsize drow = (gsize) self->shape.cols *
+      gst_shared_matrix_dtype_size (p0->delta_dtype);
+  gsize total = 0, need, at = 0;
+  gboolean any_skip = FALSE;
+  SmUpdatePlan run;
+  guint k, last;
+
+  for (last = first; last < *end && plans[last].n <= RUN_MAX_ROWS &&
+      total + plans[last].n <= RUN_MAX_TOTAL; last++) {
+    total += plans[last].n;
+    any_skip |= plans[last].skip != NULL;
+  }
+  if (last - first < 2) {
+    *end = first + 1;
+    return self->ops->apply (self->storage, p0, error);
+  }
+  *end = last;
+
+  need = total * (isize + drow + 1);
+  if (need > self->run_size) {
+    g_free (self->run);
+    self->run_size = MAX (need, 2 * self->run_size);
+    self->run = g_malloc (self->run_size);
+  }
+  run = *p0;
+  run.indices = self->run;
+  run.deltas = self->run + total * isize;
+  run.skip = any_skip ? self->run + total * (isize + drow) : NULL;
+  run.n = total;
+  for (k = first; k < last; k++) {
+    const SmUpdatePlan *p = &plans[k];
+
+    /* an empty update may come without data */
+    if (p->n == 0)
+      continue;
+    memcpy (self->run + at * isize, p->indices, p->n * isize);
+    memcpy ((guint8 *) run.deltas + at * drow, p->deltas, p->n * drow);
+    if (any_skip) {
+      guint8 *skip = (guint8 *) run.skip + at;
+
+      if (p->skip)
+        memcpy (skip, p->skip, p->n);
+      else
+        memset (skip, 0, p->n);
+    }
+    at += p->n;
+  }
+  return self->ops->apply (self->storage, &run, error);
+}
 
 /**
  * gst_shared_matrix_update_many: (skip)
@@ -1234,11 +1307,17 @@ gst_shared_matrix_update_many (GstSharedMatrix * self, GstSharedMatrixOp op,
     }
 
     g_mutex_lock (&self->data_lock);
-    for (applied = 0; applied < valid; applied++)
-      if (!self->ops->apply (self->storage, &plans[applied], error)) {
+    for (applied = 0; applied < valid;) {
+      guint end = valid;
+
+      /* a device failure in a run counts none of its updates as applied
+       * (the device's storage is lost then, as after a single update) */
+      if (!apply_run (self, plans, applied, &end, error)) {
         ok = FALSE;
         break;
       }
+      applied = end;
+    }
     /* one version per applied update, taken in one step: readers of the
      * data (under the data lock) see none of them or all of them */
     GST_OBJECT_LOCK (self);

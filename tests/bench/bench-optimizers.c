@@ -261,9 +261,10 @@ run_case (const Case * c, int reps, FILE * csv)
     g_print ("%-22s %-16s %9.1f %7.2f %9.1f %7.2f   %s%s\n", c->label,
         names[o], us, us / add_us, bound, us / bound, o ? target : "",
         o ? "<= 1.5x bound" : "");
+    /* the case quoted: its label holds commas */
     if (csv)
-      fprintf (csv, "\"%s\",%s,%.3f,%.4f,%.3f,%.4f,%.2f\n", c->label, names[o],
-          us, us / add_us, bound, us / bound, bw_med);
+      fprintf (csv, "\"%s\",%s,%.3f,%.4f,%.3f,%.4f,%.2f\n", c->label,
+          names[o], us, us / add_us, bound, us / bound, bw_med);
     g_free (t[o]);
     gst_object_unref (d.m[o]);
   }

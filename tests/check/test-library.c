@@ -103,6 +103,90 @@ GST_START_TEST (test_ops_f32_against_naive_loop)
 
 GST_END_TEST;
 
+/* gst_shared_matrix_update_many () applies runs of small updates in one
+ * backend call: each op on a float16 matrix (float32 deltas converted) with
+ * int64 indices, updates of 0 to 11 rows (runs broken by the big ones, and
+ * one run cut at its size limit), duplicates within and across updates,
+ * dropped invalid and non-finite rows, must give what the updates applied
+ * one by one by the reference give, and each update its own version. */
+GST_START_TEST (test_update_many_runs)
+{
+  const guint64 rows = 41;
+  const guint cols = 7;
+  const guint n_items = 64;
+  GstSharedMatrixPolicies pol = { GST_SHARED_MATRIX_INVALID_INDEX_DROP,
+    GST_SHARED_MATRIX_NON_FINITE_DROP
+  };
+  GstSharedMatrixOp op;
+
+  for (op = GST_SHARED_MATRIX_OP_SET; op <= GST_SHARED_MATRIX_OP_MAX; op++) {
+    GstSharedMatrix *m = new_matrix (rows, cols,
+        GST_SHARED_MATRIX_DTYPE_FLOAT16);
+    GstSharedMatrixUpdateItem items[64];
+    GstSharedMatrixUpdateResult results[64];
+    guint8 *expect = g_malloc0 (rows * cols * 2);
+    gint64 *idx = g_new (gint64, n_items * 11);
+    float *d = g_new (float, n_items * 11 * cols);
+    guint64 state = 7 + op;
+    GError *err = NULL;
+    GBytes *got;
+    guint applied, k;
+    gsize at = 0, i;
+
+    for (k = 0; k < n_items; k++) {
+      /* updates 0-31 of 1 to 3 rows, 5 and 21 of 11 (ending runs); 32-63
+       * of 8 (the run from 22 reaches the size limit); 9, 25, 41, 57
+       * empty */
+      gsize n = k < 32 && k % 16 == 5 ? 11 : k % 16 == 9 ? 0 : k >= 32 ? 8 :
+          1 + k % 3;
+      TestRefResult ref;
+
+      for (i = 0; i < n; i++) {
+        /* few rows: duplicates within and across updates */
+        idx[at + i] = (gint64) test_rng_below (&state, 12);
+        if (k == 3 && i == 0)
+          idx[at + i] = (gint64) rows + 2;
+      }
+      for (i = 0; i < n * cols; i++)
+        d[at * cols + i] = (float) test_rng_uniform (&state, -2.0, 2.0);
+      if (k == 40)
+        d[at * cols + 3] = NAN;
+      /* an empty update may come without data */
+      items[k].indices = n ? idx + at : NULL;
+      items[k].deltas = n ? d + at * cols : NULL;
+      items[k].n = n;
+      fail_unless (test_ref_update (expect, rows, cols,
+              GST_SHARED_MATRIX_DTYPE_FLOAT16, op, (const guint8 *) (idx + at),
+              GST_SHARED_MATRIX_INDEX_TYPE_INT64, n,
+              (const guint8 *) (d + at * cols),
+              GST_SHARED_MATRIX_DTYPE_FLOAT32, pol.invalid_index,
+              pol.non_finite, &ref));
+      at += n;
+    }
+    fail_unless (gst_shared_matrix_update_many (m, op, items, n_items,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64,
+            GST_SHARED_MATRIX_DTYPE_FLOAT32, &pol, results, &applied, &err),
+        "update_many failed: %s", err ? err->message : "?");
+    fail_unless_equals_int (applied, n_items);
+    for (k = 0; k < n_items; k++)
+      fail_unless_equals_uint64 (results[k].version, k + 1);
+    fail_unless_equals_uint64 (results[3].rows_dropped_invalid, 1);
+    fail_unless_equals_uint64 (results[40].rows_dropped_non_finite, 1);
+    got = gst_shared_matrix_get_value (m);
+    fail_unless (test_ref_same_elements (g_bytes_get_data (got, NULL), expect,
+            rows * cols, GST_SHARED_MATRIX_DTYPE_FLOAT16, &i),
+        "op %s: element %" G_GSIZE_FORMAT " differs", test_ref_op_name (op),
+        i);
+    g_bytes_unref (got);
+    g_free (expect);
+    g_free (idx);
+    g_free (d);
+    gst_object_unref (m);
+  }
+}
+
+GST_END_TEST;
+
 /* A big update goes through the worker threads: the result must equal the
  * same updates applied one row at a time (single-threaded path). */
 GST_START_TEST (test_threaded_equals_sequential)
@@ -577,6 +661,7 @@ library_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_ops_f32_against_naive_loop);
   tcase_add_test (tc, test_threaded_equals_sequential);
+  tcase_add_test (tc, test_update_many_runs);
   tcase_add_test (tc, test_invalid_index_policies);
   tcase_add_test (tc, test_non_finite_policies);
   tcase_add_test (tc, test_narrow_storage_rounding);
