@@ -1175,7 +1175,8 @@ main (int argc, char **argv)
           "over the plain loop; +%.3f over the plain loop and appsrc ! "
           "fakesink)\n", ts, ts - p, ts - tn - p);
       g_print ("    the same, lists of %d buffers         %7.3f   (+%.3f "
-          "over the plain loop)\n", FEED_LIST_LEN, tl, tl - p);
+          "over the plain loop; %.1fx cheaper per update than single "
+          "buffers)\n", FEED_LIST_LEN, tl, tl - p, ts / tl);
     }
     return 0;
   }

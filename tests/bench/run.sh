@@ -67,6 +67,10 @@ done
   echo "== $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   "$BUILD_DIR/tests/bench/bench-sharedmatrix" --csv "$OUT/bench-c.csv" "$@"
   echo
+  # per-buffer costs: one-row updates as single buffers and as buffer lists,
+  # through appsrc as a producer pushes them (docs/performance.md)
+  "$BUILD_DIR/tests/bench/bench-sharedmatrix" --one-row ${quick[@]+"${quick[@]}"}
+  echo
   # optimizer steps vs add vs their bandwidth bound (docs/performance.md#optimizers)
   "$BUILD_DIR/tests/bench/bench-optimizers" --csv "$OUT/bench-optim.csv" ${quick[@]+"${quick[@]}"}
   echo
