@@ -119,10 +119,11 @@ sm_cpu_apply_serial (const SmCpuStorage * s, const SmUpdatePlan * plan)
       (gsize) shape->cols * sm_dtype_size (plan->delta_dtype);
   gsize i, n = plan->n;
 
-  for (i = 0; i < MIN (n, PREFETCH_FAR); i++)
-    prefetch_occurrence (s, plan, i, TRUE);
+  /* the first rows straight into L1, the next ones into L2 */
   for (i = 0; i < MIN (n, PREFETCH_NEAR); i++)
     prefetch_occurrence (s, plan, i, FALSE);
+  for (; i < MIN (n, PREFETCH_FAR); i++)
+    prefetch_occurrence (s, plan, i, TRUE);
   for (i = 0; i < n; i++) {
     guint64 r;
 
@@ -191,10 +192,10 @@ sm_cpu_apply_rows_in_range (const SmCpuStorage * s,
       k = kept;
     }
 
-    for (i = 0; i < MIN (k, PREFETCH_FAR); i++)
-      prefetch_row (s->data + rows[i] * row_bytes, row_bytes, TRUE);
     for (i = 0; i < MIN (k, PREFETCH_NEAR); i++)
       prefetch_row (s->data + rows[i] * row_bytes, row_bytes, FALSE);
+    for (; i < MIN (k, PREFETCH_FAR); i++)
+      prefetch_row (s->data + rows[i] * row_bytes, row_bytes, TRUE);
     for (i = 0; i < k; i++) {
       if (i + PREFETCH_FAR < k)
         prefetch_row (s->data + rows[i + PREFETCH_FAR] * row_bytes,
