@@ -97,6 +97,14 @@ worker_main (gpointer unused)
     run_parts (gen);
     /* (a newer job's wish, if one has started: it is the one to serve) */
     spin = __atomic_load_n (&pool.linger, __ATOMIC_RELAXED);
+    /* the next job comes only after the caller's last part: count the
+     * spin from then, not from the end of this worker's parts, or a big
+     * job's last part outlasts it and every job pays a wake-up */
+    if (spin)
+      while ((__atomic_load_n (&pool.state, __ATOMIC_ACQUIRE) >> 16) == seen
+          && __atomic_load_n (&pool.parts_done,
+              __ATOMIC_ACQUIRE) < pool.n_parts)
+        cpu_relax ();
   }
   return NULL;
 }
