@@ -663,7 +663,8 @@ sm_cpu_optimizer_step (gpointer storage, gpointer state,
     if ((guint64) u->n * a.cols < PARALLEL_MIN_ELEMENTS ||
         st->f32.n < sm_worker_pool_n_threads () *
         SM_WORKER_POOL_PARTS_PER_THREAD || sm_worker_pool_n_threads () == 1
-        || !sm_worker_pool_run (step_part, &c))
+        || !sm_worker_pool_run (step_part, &c,
+            SM_WORKER_POOL_PARTS_PER_THREAD, TRUE))
       step_range_f32 (&c, 0, st->f32.n);
     return TRUE;
   }

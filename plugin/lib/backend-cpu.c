@@ -10,15 +10,17 @@
  *   so each row sees exactly the sequence of operations a single thread
  *   would apply. Results are bit-for-bit identical for any thread count.
  *   No grouping or sorting is needed for that, so small updates pay nothing.
- * - Small updates (the common 200 rows) run on the calling thread: waking a
- *   thread costs more than such an update. For big ones the backend
- *   measures whether the workers pay (on a memory system shared with
- *   others, two threads of random row accesses can be slower than one) and
- *   keeps to the faster mode, retrying the other now and then.
+ * - Tiny updates run on the calling thread. From 4 Ki delta elements on
+ *   (N = 41 at 100 columns) the backend measures, per size class (powers
+ *   of two of the element count), whether the workers pay: a hand-off to
+ *   a spinning worker is cheap, but on a memory system shared with others
+ *   two threads of random row accesses can be slower than one. It keeps
+ *   to the faster mode and retries the other now and then.
  * - The destination rows are random accesses into a matrix much larger than
- *   the caches: each is prefetched a few rows ahead so that several cache
- *   misses are in flight at once, and the matrix lives in transparent huge
- *   pages where the kernel offers them (one TLB entry per 2 MB).
+ *   the caches: each is prefetched into L2 far ahead and into L1 a few rows
+ *   ahead, so that many cache misses are in flight at once, and the matrix
+ *   lives in transparent huge pages where the kernel offers them (one TLB
+ *   entry per 2 MB).
  * - The row loops come from kernels/sharedmatrix-ops.h (float32 and float64
  *   fast paths) and, for float16/bfloat16 and mixed dtypes, from the
  *   branch-free conversions below, which compute what sm_row_generic ()
@@ -34,19 +36,53 @@
 #include "backend-cpu-rows.h"
 #include "worker-pool.h"
 
-/* Below this many delta elements per update one thread does the work: a
- * part must be worth well more than waking a worker (~5-50 µs when it
- * sleeps). */
-#define PARALLEL_MIN_ELEMENTS (64 * 1024)
-/* Destination rows prefetched this many rows ahead */
-#define PREFETCH_ROWS 6
+/* Below this many delta elements per update one thread does the work:
+ * about 3 µs of rows, no more than handing half of them to a worker costs
+ * even when it spins. From here on whether the workers pay is measured. */
+#define PARALLEL_MIN_ELEMENTS (4 * 1024)
+/* Updates below this many delta elements are split in one part per
+ * thread: each part filters all the occurrences, which mid-size parts
+ * cannot amortise; big ones get SM_WORKER_POOL_PARTS_PER_THREAD. */
+#define FEW_PARTS_MAX_ELEMENTS (64 * 1024)
+/* The thread mode is chosen per size class: powers of two of delta
+ * elements from PARALLEL_MIN_ELEMENTS on (the last one open-ended), since
+ * the hand-off is a fixed cost and the memory system's share is not. */
+#define SIZE_CLASSES 16
+/* Destination rows are prefetched in two steps: into L2 PREFETCH_FAR rows
+ * ahead, then into L1, with write intent, PREFETCH_NEAR rows ahead. L1
+ * prefetches alone keep no more rows in flight at any distance (the core's
+ * L1 miss buffers are the limit); the L2 step adds more. Measured on
+ * 1,000,000 x 128 float32 rows: 15-20 % faster on one thread, 5-8 % on
+ * two; no change for 400 B rows (docs/performance.md). */
+#define PREFETCH_FAR 16
+#define PREFETCH_NEAR 4
 /* Occurrences a part filters at a time (a list on the stack) */
 #define BLOCK 2048
-/* Big updates try the thread mode they do not use this often */
+/* Each size class tries the thread mode it does not use after this many
+ * updates; the interval doubles, up to PROBE_MAX, while the tries confirm
+ * the mode (a try of the workers from sleep costs tens of µs here) */
 #define PROBE_EVERY 16
+#define PROBE_MAX 1024
+/* A try of the workers that finds them asleep is not measured, and the
+ * next update tries again, up to this many times */
+#define WAKE_RETRIES 4
 /* Matrices from this size on get their own mapping, in huge pages */
 #define HUGE_MIN_BYTES (4u << 20)
 #define HUGE_PAGE (2u << 20)
+
+GST_DEBUG_CATEGORY_STATIC (sm_cpu_debug);
+#define GST_CAT_DEFAULT sm_cpu_debug
+
+/* The measured cost of one size class of updates (ns per delta element, a
+ * moving average) on the calling thread alone [0] and with the workers
+ * [1]; 0 = not yet measured. */
+typedef struct
+{
+  gdouble cost[2];
+  guint since_probe, probe_every;
+  /* tries of the workers in a row that found them asleep */
+  guint retries;
+} SmCpuSizeClass;
 
 struct _SmCpuStorage
 {
@@ -54,14 +90,24 @@ struct _SmCpuStorage
   guint8 *data;
   gsize mapped;                 /* mmap'ed bytes, 0 when g_malloc'ed */
 
-  /* Big updates: measured cost (ns per delta element, a moving average) on
-   * the calling thread alone [0] and with the workers [1]; 0 = not yet
-   * measured. Written under the matrix lock, like everything here. */
-  gdouble cost[2];
-  guint big_updates;
+  /* written under the matrix lock, like everything here */
+  SmCpuSizeClass classes[SIZE_CLASSES];
 };
 
 /* ---- applying a range of occurrences ------------------------------------- */
+
+/* Prefetches the destination row of occurrence @i, into L2 (@far) or L1;
+ * skipped occurrences may hold any index. (Always inlined, as
+ * prefetch_row () is.) */
+static inline __attribute__ ((always_inline)) void
+prefetch_occurrence (const SmCpuStorage * s, const SmUpdatePlan * plan,
+    gsize i, gboolean far)
+{
+  guint64 r = (guint64) sm_load_index (plan->indices, plan->indices_int64, i);
+
+  if (r < s->shape.rows)
+    prefetch_row (s->data + r * s->shape.row_bytes, s->shape.row_bytes, far);
+}
 
 /* The whole update on this thread, in buffer order, prefetching ahead. */
 void
@@ -73,23 +119,18 @@ sm_cpu_apply_serial (const SmCpuStorage * s, const SmUpdatePlan * plan)
       (gsize) shape->cols * sm_dtype_size (plan->delta_dtype);
   gsize i, n = plan->n;
 
-  for (i = 0; i < MIN (n, PREFETCH_ROWS); i++) {
-    guint64 r = (guint64) sm_load_index (plan->indices, plan->indices_int64, i);
-
-    if (r < shape->rows)
-      prefetch_row (s->data + r * row_bytes, row_bytes);
-  }
+  /* the first rows straight into L1, the next ones into L2 */
+  for (i = 0; i < MIN (n, PREFETCH_NEAR); i++)
+    prefetch_occurrence (s, plan, i, FALSE);
+  for (; i < MIN (n, PREFETCH_FAR); i++)
+    prefetch_occurrence (s, plan, i, TRUE);
   for (i = 0; i < n; i++) {
     guint64 r;
 
-    if (i + PREFETCH_ROWS < n) {
-      guint64 ahead = (guint64) sm_load_index (plan->indices,
-          plan->indices_int64, i + PREFETCH_ROWS);
-
-      /* skipped occurrences may hold any index */
-      if (ahead < shape->rows)
-        prefetch_row (s->data + ahead * row_bytes, row_bytes);
-    }
+    if (i + PREFETCH_FAR < n)
+      prefetch_occurrence (s, plan, i + PREFETCH_FAR, TRUE);
+    if (i + PREFETCH_NEAR < n)
+      prefetch_occurrence (s, plan, i + PREFETCH_NEAR, FALSE);
     if (plan->skip && plan->skip[i])
       continue;
     r = (guint64) sm_load_index (plan->indices, plan->indices_int64, i);
@@ -151,12 +192,17 @@ sm_cpu_apply_rows_in_range (const SmCpuStorage * s,
       k = kept;
     }
 
-    for (i = 0; i < MIN (k, PREFETCH_ROWS); i++)
-      prefetch_row (s->data + rows[i] * row_bytes, row_bytes);
+    for (i = 0; i < MIN (k, PREFETCH_NEAR); i++)
+      prefetch_row (s->data + rows[i] * row_bytes, row_bytes, FALSE);
+    for (; i < MIN (k, PREFETCH_FAR); i++)
+      prefetch_row (s->data + rows[i] * row_bytes, row_bytes, TRUE);
     for (i = 0; i < k; i++) {
-      if (i + PREFETCH_ROWS < k)
-        prefetch_row (s->data + rows[i + PREFETCH_ROWS] * row_bytes,
-            row_bytes);
+      if (i + PREFETCH_FAR < k)
+        prefetch_row (s->data + rows[i + PREFETCH_FAR] * row_bytes,
+            row_bytes, TRUE);
+      if (i + PREFETCH_NEAR < k)
+        prefetch_row (s->data + rows[i + PREFETCH_NEAR] * row_bytes,
+            row_bytes, FALSE);
       apply_row (shape, plan, s->data + rows[i] * row_bytes,
           plan->deltas + (b0 + list[i]) * delta_row_bytes);
     }
@@ -182,6 +228,14 @@ apply_part (guint part, guint n_parts, gpointer data)
   sm_cpu_apply_rows_in_range (job->storage, job->plan, first, end - first);
 }
 
+static guint
+size_class (guint64 elements)
+{
+  guint c = g_bit_storage (elements) - g_bit_storage (PARALLEL_MIN_ELEMENTS);
+
+  return MIN (c, SIZE_CLASSES - 1);
+}
+
 static gboolean
 cpu_apply (gpointer storage, const SmUpdatePlan * plan,
     GError ** error)
@@ -189,6 +243,8 @@ cpu_apply (gpointer storage, const SmUpdatePlan * plan,
   SmCpuStorage *s = storage;
   CpuJob job = { s, plan };
   guint64 elements = (guint64) plan->n * s->shape.cols;
+  SmCpuSizeClass *c;
+  gboolean awake = FALSE, preferred;
   gint64 t0;
   gdouble cost;
   int mode;
@@ -200,31 +256,61 @@ cpu_apply (gpointer storage, const SmUpdatePlan * plan,
     return TRUE;
   }
 
-  /* Whether a second thread pays for a big update is measured, not
-   * assumed: random rows are bound by the memory system, and where it is
-   * shared (a virtual machine, a busy host) two threads can move fewer
-   * bytes than one. Use the cheaper mode; try the other one every
-   * PROBE_EVERY big updates, so a change of conditions is noticed. The
-   * result is the same either way. */
-  if (s->cost[1] == 0)
+  /* Whether a second thread pays is measured, not assumed: for mid-size
+   * updates the hand-off is a good part of the time, and random rows are
+   * bound by the memory system, where two threads can move fewer bytes
+   * than one when it is shared (a virtual machine, a busy host). Use the
+   * cheaper mode of this size class; try the other one now and then, so a
+   * change of conditions is noticed. The result is the same either way. */
+  c = &s->classes[size_class (elements)];
+  if (c->probe_every == 0)
+    c->probe_every = PROBE_EVERY;
+  preferred = c->cost[1] == 0 || (c->cost[0] != 0 && c->cost[1] < c->cost[0]);
+  mode = preferred;
+  if (c->retries)
     mode = 1;
-  else if (s->cost[0] == 0)
-    mode = 0;
-  else {
-    mode = s->cost[1] < s->cost[0];
-    if (s->big_updates % PROBE_EVERY == 0)
-      mode = !mode;
+  else if (c->cost[0] != 0 && c->cost[1] != 0 &&
+      ++c->since_probe >= c->probe_every) {
+    mode = !mode;
+    c->since_probe = 0;
   }
-  s->big_updates++;
 
+  if (mode == 1)
+    awake = sm_worker_pool_awake ();
   t0 = g_get_monotonic_time ();
-  if (mode == 0 || !sm_worker_pool_run (apply_part, &job)) {
+  /* workers that are not the preferred mode go to sleep after their job
+   * instead of spinning: a spinning thread takes a core from the caller's
+   * neighbours, which then crowd onto the caller's own core */
+  if (mode == 0 || !sm_worker_pool_run (apply_part, &job,
+          elements < FEW_PARTS_MAX_ELEMENTS ? 1 :
+          SM_WORKER_POOL_PARTS_PER_THREAD, preferred || !awake)) {
     sm_cpu_apply_serial (s, plan);
     mode = 0;
   }
   cost = MAX (g_get_monotonic_time () - t0, 1) * 1000.0 / elements;
-  s->cost[mode] = s->cost[mode] == 0 ? cost : 0.75 * s->cost[mode] +
+
+  /* A try that had to wake the workers paid a wake-up (tens of µs in a
+   * virtual machine) that updates coming back to back do not: the workers
+   * spin between them, and sleep between the tries of a class that runs
+   * on one thread. Measure a later update instead, once they are awake.
+   * If they are still asleep after WAKE_RETRIES updates, updates come that
+   * far apart and the wake-up is part of their cost. */
+  if (mode == 1 && !awake && c->retries < WAKE_RETRIES) {
+    c->retries++;
+    return TRUE;
+  }
+  c->retries = 0;
+  /* one descheduled sample must not decide the mode for long */
+  if (c->cost[mode] != 0)
+    cost = MIN (cost, 4 * c->cost[mode]);
+  c->cost[mode] = c->cost[mode] == 0 ? cost : 0.75 * c->cost[mode] +
       0.25 * cost;
+  if (mode != preferred && c->cost[0] != 0 && c->cost[1] != 0)
+    c->probe_every = (c->cost[1] < c->cost[0]) == preferred ?
+        MIN (2 * c->probe_every, PROBE_MAX) : PROBE_EVERY;
+  GST_LOG ("%" G_GUINT64_FORMAT " delta elements %s: %.3f ns per element "
+      "on one thread, %.3f with the workers", elements, mode ? "with the "
+      "workers" : "on one thread", c->cost[0], c->cost[1]);
   return TRUE;
 }
 
@@ -278,6 +364,7 @@ static gpointer
 cpu_create (const SmShape * shape, gint device_id,
     GError ** error)
 {
+  static gsize debug_initialised = 0;
   SmCpuStorage *s;
   gsize mapped;
   guint8 *data = sm_cpu_alloc_zeroed (shape->rows, shape->row_bytes, &mapped);
@@ -290,6 +377,11 @@ cpu_create (const SmShape * shape, gint device_id,
         shape->rows, shape->cols,
         gst_shared_matrix_dtype_to_string (shape->dtype));
     return NULL;
+  }
+  if (g_once_init_enter (&debug_initialised)) {
+    GST_DEBUG_CATEGORY_INIT (sm_cpu_debug, "sharedmatrixcpu", 0,
+        "sharedmatrix CPU backend");
+    g_once_init_leave (&debug_initialised, 1);
   }
   s = g_new0 (SmCpuStorage, 1);
   s->shape = *shape;

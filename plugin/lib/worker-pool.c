@@ -4,14 +4,18 @@
 #include "worker-pool.h"
 
 #define MAX_THREADS 64
-/* Workers spin this long for the next job before they sleep */
+/* Workers spin this long for the next job before they sleep (when the
+ * job asks them to linger) */
 #define SPIN_US 50
 
 /* One job at a time (other callers run theirs on their own thread). The
  * job's description lives here; a worker reads it only after claiming a
  * part. Parts are claimed with a compare-and-swap on (generation << 16 |
  * next part), so a late worker can never claim a part of a job that has
- * ended, and the caller returns only when every claimed part is done. */
+ * ended, and the caller returns only when every claimed part is done.
+ * The fields each side writes in a job's life are on cache lines of their
+ * own: the state with the job (one line moves to a spinning worker), the
+ * count of finished parts (polled by the caller) apart from it. */
 static struct
 {
   GMutex busy;                  /* held by the caller of the running job */
@@ -20,13 +24,15 @@ static struct
   guint n_workers;
   gint sleeping;                /* atomic: workers waiting on wake */
 
-  guint64 state;                /* atomic: generation << 16 | next part */
-  guint parts_done;             /* atomic */
-
-  /* the job, written before the generation is bumped */
+  /* atomic: generation << 16 | next part; then the job, written before
+   * the generation is bumped */
+  guint64 state __attribute__ ((aligned (64)));
   SmWorkerPoolFunc func;
   gpointer data;
   guint n_parts;
+  gboolean linger;              /* spin for the next job after this one */
+
+  guint parts_done __attribute__ ((aligned (64)));        /* atomic */
 } pool;
 
 static inline guint64
@@ -65,14 +71,15 @@ static gpointer
 worker_main (gpointer unused)
 {
   guint64 seen = 0;
+  gboolean spin = FALSE;
 
   for (;;) {
     guint64 gen = __atomic_load_n (&pool.state, __ATOMIC_ACQUIRE) >> 16;
 
-    if (gen == seen) {
+    if (gen == seen && spin) {
       guint64 until = now_us () + SPIN_US;
 
-      /* spin briefly: big updates tend to come back to back */
+      /* spin briefly: updates tend to come back to back */
       while ((gen = __atomic_load_n (&pool.state,
                   __ATOMIC_ACQUIRE) >> 16) == seen && now_us () < until)
         cpu_relax ();
@@ -88,6 +95,16 @@ worker_main (gpointer unused)
     }
     seen = gen;
     run_parts (gen);
+    /* (a newer job's wish, if one has started: it is the one to serve) */
+    spin = __atomic_load_n (&pool.linger, __ATOMIC_RELAXED);
+    /* the next job comes only after the caller's last part: count the
+     * spin from then, not from the end of this worker's parts, or a big
+     * job's last part outlasts it and every job pays a wake-up */
+    if (spin)
+      while ((__atomic_load_n (&pool.state, __ATOMIC_ACQUIRE) >> 16) == seen
+          && __atomic_load_n (&pool.parts_done,
+              __ATOMIC_ACQUIRE) < pool.n_parts)
+        cpu_relax ();
   }
   return NULL;
 }
@@ -132,7 +149,14 @@ start_workers (void)
 }
 
 gboolean
-sm_worker_pool_run (SmWorkerPoolFunc func, gpointer data)
+sm_worker_pool_awake (void)
+{
+  return start_workers () && g_atomic_int_get (&pool.sleeping) == 0;
+}
+
+gboolean
+sm_worker_pool_run (SmWorkerPoolFunc func, gpointer data,
+    guint parts_per_thread, gboolean linger)
 {
   guint64 st, generation;
   guint n_parts;
@@ -140,10 +164,11 @@ sm_worker_pool_run (SmWorkerPoolFunc func, gpointer data)
   if (!start_workers () || !g_mutex_trylock (&pool.busy))
     return FALSE;
 
-  n_parts = (pool.n_workers + 1) * SM_WORKER_POOL_PARTS_PER_THREAD;
+  n_parts = (pool.n_workers + 1) * parts_per_thread;
   pool.func = func;
   pool.data = data;
   pool.n_parts = n_parts;
+  pool.linger = linger;
   __atomic_store_n (&pool.parts_done, 0, __ATOMIC_RELAXED);
   st = __atomic_load_n (&pool.state, __ATOMIC_RELAXED);
   generation = ((st >> 16) + 1) & G_GUINT64_CONSTANT (0xffffffffffff);

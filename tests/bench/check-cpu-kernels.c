@@ -16,7 +16,9 @@
  *  - double -> float16 / bfloat16 through the round-to-odd step,
  *  - whole rows, every op and every (matrix, delta) dtype pair, on random,
  *    extreme and non-finite values,
- *  - the row-range split used by the worker threads against one thread.
+ *  - the row-range split used by the worker threads against one thread,
+ *  - the backend's apply, which picks its thread mode per update by
+ *    measurement, against one thread, over many mid-size and big updates.
  * Prints "N passed, N failed" and exits non-zero on any mismatch.
  */
 #include <math.h>
@@ -235,6 +237,63 @@ check_split (void)
   }
 }
 
+/* sm_backend_cpu.apply () chooses one thread or the workers per update
+ * (measured per size class, tried in turn): whatever it chose, a matrix
+ * must equal one updated on one thread throughout. Mid-size updates (one
+ * part per thread) and big ones (two), duplicates, skipped rows, set and
+ * add. */
+static void
+check_modes (void)
+{
+  /* few rows: every part boundary is hit by many updates */
+  SmShape shape = { 300, 40, GST_SHARED_MATRIX_DTYPE_FLOAT32, 40 * 4 };
+  const gsize sizes[] = { 150, 2000 };  /* 6,000 and 80,000 elements */
+  SmCpuStorage *one = sm_backend_cpu.create (&shape, -1, NULL);
+  SmCpuStorage *chosen = sm_backend_cpu.create (&shape, -1, NULL);
+  gsize size = shape.rows * shape.row_bytes, max_n = 2000, i;
+  guint8 *a = g_malloc (size), *b = g_malloc (size);
+  gint32 *idx = g_new (gint32, max_n);
+  float *d = g_new (float, max_n * shape.cols);
+  guint8 *skip = g_new0 (guint8, max_n);
+  guint u;
+
+  for (u = 0; u < 200; u++) {
+    SmUpdatePlan plan = { 0, };
+    gsize n = sizes[u % 2];
+
+    for (i = 0; i < n; i++) {
+      idx[i] = (gint32) (next () % shape.rows);
+      skip[i] = next () % 16 == 0;
+    }
+    for (i = 0; i < n * shape.cols; i++)
+      d[i] = (gint32) (next () >> 40) / 8388608.0f - 1.0f;
+    plan.op = u % 5 == 4 ? GST_SHARED_MATRIX_OP_SET :
+        GST_SHARED_MATRIX_OP_ADD;
+    plan.indices = (const guint8 *) idx;
+    plan.deltas = (const guint8 *) d;
+    plan.delta_dtype = GST_SHARED_MATRIX_DTYPE_FLOAT32;
+    plan.n = n;
+    plan.skip = u % 3 == 0 ? skip : NULL;
+    sm_cpu_apply_serial (one, &plan);
+    sm_backend_cpu.apply (chosen, &plan, NULL);
+    /* after every update: a later set may cover an earlier difference */
+    checks++;
+    sm_backend_cpu.read (one, a, NULL);
+    sm_backend_cpu.read (chosen, b, NULL);
+    if (memcmp (a, b, size) != 0) {
+      fail ("apply with the measured thread mode, update", u, 1, 0);
+      break;
+    }
+  }
+  sm_backend_cpu.destroy (one);
+  sm_backend_cpu.destroy (chosen);
+  g_free (a);
+  g_free (b);
+  g_free (idx);
+  g_free (d);
+  g_free (skip);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -284,6 +343,9 @@ main (int argc, char **argv)
 
   check_rows ();
   check_split ();
+  /* workers even on a one-processor machine (read once, at first use) */
+  g_setenv ("GST_SHARED_MATRIX_THREADS", "3", FALSE);
+  check_modes ();
 
   g_print ("%" G_GUINT64_FORMAT " checks, %" G_GUINT64_FORMAT " mismatches\n",
       checks, failures);
