@@ -25,19 +25,23 @@ if [ -x /usr/local/cuda/bin/nvcc ] && [[ ":$PATH:" != *":/usr/local/cuda/bin:"* 
   export PATH="/usr/local/cuda/bin:$PATH"
 fi
 
-(
-  set -euo pipefail
-  missing=()
-  for p in "${DEBIAN_PACKAGES[@]}"; do
+# Installs those of the Debian packages named that are missing (also used
+# by tests/bench/run.sh for what only the benchmark needs).
+sm_install_debian () {
+  local missing=() p SUDO=""
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}"
-    SUDO=""
-    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}"
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq &&
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+}
+
+(
+  set -euo pipefail
+  sm_install_debian "${DEBIAN_PACKAGES[@]}"
 
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
     meson setup "$BUILD_DIR" "$SHAREDMATRIX_ROOT" ${MESON_ARGS:-} >/dev/null

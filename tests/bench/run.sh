@@ -22,19 +22,7 @@ TORCH_SPEC="torch==2.14.*"
 FBGEMM_SPEC="fbgemm-gpu-cpu==1.9.0"
 
 # Debian packages only the benchmark needs (the tests do not)
-install_debian () {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "bench: installing ${missing[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-install_debian python3-matplotlib   # the plot
+sm_install_debian python3-matplotlib   # the plot
 
 args=()
 with_torch=0
@@ -45,7 +33,7 @@ set -- ${args[@]+"${args[@]}"}
 if [ "$with_torch" = 1 ]; then
   venv="$BUILD_DIR/bench-venv"
   if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-    install_debian python3-venv
+    sm_install_debian python3-venv
     echo "bench: installing numpy, $TORCH_SPEC and $FBGEMM_SPEC into $venv"
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q numpy "$TORCH_SPEC"
