@@ -364,28 +364,25 @@ def test_restored_replica_continues_the_chain(tmp):
     ckpt = os.path.join(tmp, "replica.npy")
     caps = update_caps(cols, "float32", "int64", True)
 
-    def replica():
-        return replica_pipeline(rows, cols, caps,
-                                f"checkpoint-location={ckpt}")
+    def run_replica(what, deltas):
+        """one run of the replica on (row, value, OFFSET, OFFSET_END)
+        deltas of one row each; the error it ended with, or None"""
+        p, src, _ = replica_pipeline(rows, cols, caps,
+                                     f"checkpoint-location={ckpt}")
+        for i, v, offset, offset_end in deltas:
+            push(src, payload(np.array([i]), np.full((1, cols), v, np.float32),
+                              "int64"), offset=offset, offset_end=offset_end)
+        src.emit("end-of-stream")
+        err = wait(p, what)
+        p.set_state(Gst.State.NULL)
+        return err
 
-    def row(i, v):
-        return payload(np.array([i]), np.full((1, cols), v, np.float32),
-                       "int64")
-
-    p, src, r = replica()
-    push(src, row(3, 1.0), offset=5, offset_end=0)
-    push(src, row(4, 2.0), offset=9, offset_end=5)
-    src.emit("end-of-stream")
-    expect(wait(p, "first run") is None, "first run failed")
-    p.set_state(Gst.State.NULL)
+    expect(run_replica("first run", [(3, 1.0, 5, 0), (4, 2.0, 9, 5)]) is None,
+           "first run failed")
 
     # restarted, fed from after what it made durable (as jetstreamsrc
     # resumes): 9 -> 14 is lost, 14 -> 20 is the first delta it gets
-    p, src, r = replica()
-    push(src, row(5, 3.0), offset=20, offset_end=14)
-    src.emit("end-of-stream")
-    err = wait(p, "lost across the restart")
-    p.set_state(Gst.State.NULL)
+    err = run_replica("lost across the restart", [(5, 3.0, 20, 14)])
     expect(err is not None, "no error for a delta lost across the restart")
     msg = err[0].message
     expect("missed a delta" in msg.lower() and "version 9" in msg and
@@ -395,12 +392,8 @@ def test_restored_replica_continues_the_chain(tmp):
 
     # restarted again, with a producer replaying: 9 is skipped, the delta
     # that continues the chain applies
-    p, src, r = replica()
-    push(src, row(4, 9.0), offset=9, offset_end=5)
-    push(src, row(6, 4.0), offset=14, offset_end=9)
-    src.emit("end-of-stream")
-    expect(wait(p, "continued") is None, "the continuing delta was refused")
-    p.set_state(Gst.State.NULL)
+    expect(run_replica("continued", [(4, 9.0, 9, 5), (6, 4.0, 14, 9)]) is None,
+           "the continuing delta was refused")
     want = np.zeros((rows, cols), np.float32)
     want[3], want[4], want[6] = 1.0, 2.0, 4.0
     expect(np.load(ckpt).tobytes() == want.tobytes(),
