@@ -374,12 +374,12 @@ rowwise_start (const F32Step * c, RowwiseSums * rs, float *gbuf, guint32 d,
 }
 
 /* Adds up to @blocks blocks of eight columns to the sums: the eight rows'
- * columns transposed so that lane b holds row b, 0 + g as grad_row ()
- * says */
+ * columns transposed so that lane b holds row b. The square of g is that
+ * of grad_row ()'s 0 + g, bit for bit (-0 and +0 square to +0, a NaN
+ * stays that NaN), so the 0 + is left out here. */
 SM_ALWAYS_INLINE void
 rowwise_columns (RowwiseSums * rs, guint32 cols, guint32 blocks)
 {
-  const SmF32x8 zero = { 0.0f };
   const float *const *g = rs->g;
   SmF32x8 s = rs->s;
   guint32 j = rs->j, k;
@@ -414,14 +414,14 @@ rowwise_columns (RowwiseSums * rs, guint32 cols, guint32 blocks)
     u7 = __builtin_shufflevector (t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
     /* column j + k: k < 4 from the low halves of u, the others from the
      * high halves */
-    r0 = zero + __builtin_shufflevector (u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
-    r1 = zero + __builtin_shufflevector (u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
-    r2 = zero + __builtin_shufflevector (u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
-    r3 = zero + __builtin_shufflevector (u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
-    r4 = zero + __builtin_shufflevector (u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
-    r5 = zero + __builtin_shufflevector (u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
-    r6 = zero + __builtin_shufflevector (u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
-    r7 = zero + __builtin_shufflevector (u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
+    r0 = __builtin_shufflevector (u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
+    r1 = __builtin_shufflevector (u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
+    r2 = __builtin_shufflevector (u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
+    r3 = __builtin_shufflevector (u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
+    r4 = __builtin_shufflevector (u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
+    r5 = __builtin_shufflevector (u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
+    r6 = __builtin_shufflevector (u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
+    r7 = __builtin_shufflevector (u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
     s = s + r0 * r0;
     s = s + r1 * r1;
     s = s + r2 * r2;
@@ -441,7 +441,6 @@ SM_ALWAYS_INLINE void
 rowwise_finish (const F32Step * c, RowwiseSums * rs, float *restrict mult)
 {
   const SmOptimArgs *a = c->a;
-  const SmF32x8 zero = { 0.0f };
   guint32 cols = a->cols, j, b;
   const float *const *g = rs->g;
   float G[ROWWISE_BATCH], m[ROWWISE_BATCH];
@@ -454,7 +453,6 @@ rowwise_finish (const F32Step * c, RowwiseSums * rs, float *restrict mult)
       g[6][j], g[7][j]
     };
 
-    cj = zero + cj;
     s = s + cj * cj;
   }
   for (b = 0; b < ROWWISE_BATCH; b++)
