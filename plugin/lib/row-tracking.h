@@ -8,6 +8,15 @@
  * written since a version reads only the blocks that hold some: a delta of
  * a few thousand rows of a 10^8-row matrix does not scan 800 MB.
  *
+ * A delta of a few hundred random rows would still read every block (200
+ * random rows of 70,000 touch all 69 blocks), so the tracking also keeps a
+ * journal: the (row, version) of the most recently marked occurrences, a
+ * ring of about rows / 4 entries. Every row written after journal_start
+ * is in it; a delta since a version at or after that is the journal's
+ * entries since then, sorted and made distinct (the update grouping's
+ * sort), without reading the per-row versions. Older deltas, and those
+ * after a whole-matrix write, scan as before: both ways give the same rows.
+ *
  * The tracking lives in host memory beside every backend's storage and is
  * written from the update's (validated, host-side) indices, so it is one
  * implementation for all backends, costs no device memory and no kernel,
@@ -21,6 +30,7 @@
 #include <gst/gst.h>
 
 #include "backend.h"
+#include "update-grouping.h"
 
 G_BEGIN_DECLS
 
@@ -32,6 +42,21 @@ typedef struct
   guint64 *row_version;         /* rows entries */
   guint64 *block_version;       /* max of row_version per block */
   guint64 n_blocks;
+
+  /* the journal: a ring of the latest marked occurrences, versions never
+   * decreasing from the oldest to the newest */
+  guint64 *journal_row, *journal_version;
+  gsize journal_capacity;
+  gsize journal_len;            /* entries held */
+  gsize journal_next;           /* where the next one goes */
+  guint64 journal_start;        /* every row written after it is held */
+
+  /* the rows since since_version found through the journal by the last
+   * count_since () (ascending in since_rows.rows), for list_since () */
+  gboolean since_valid;
+  guint64 since_version;
+  guint64 *since_scratch;       /* journal_capacity rows */
+  SmUpdateGrouping since_rows;
 } SmRowTracking;
 
 gboolean sm_row_tracking_init (SmRowTracking * t, guint64 rows,
@@ -46,9 +71,10 @@ void sm_row_tracking_mark_plan (SmRowTracking * t, const SmUpdatePlan * plan,
 void sm_row_tracking_mark_all (SmRowTracking * t, guint64 version);
 
 /* The number of rows last written after @since. */
-gsize sm_row_tracking_count_since (const SmRowTracking * t, guint64 since);
+gsize sm_row_tracking_count_since (SmRowTracking * t, guint64 since);
 /* Stores the rows last written after @since, ascending, as @n indices
- * (int64 or int32) at @dest; @n is what count_since () returned. */
+ * (int64 or int32) at @dest; @n is what count_since () returned, for the
+ * same @since, with no marking in between. */
 void sm_row_tracking_list_since (const SmRowTracking * t, guint64 since,
     gboolean indices_int64, guint8 * dest, gsize n);
 

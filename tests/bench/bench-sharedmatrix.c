@@ -868,6 +868,8 @@ bench_delta (gint reps)
   guint8 *full = alloc_touched (size);
   gdouble *t_delta = g_new0 (gdouble, reps), *t_full = g_new0 (gdouble, reps);
   guint64 state = 1234, *row_version, *block_version;
+  guint64 *journal_row, *journal_version;
+  gsize jn = 0;
   gdouble t0, t_mark, t_update;
   gint k;
 
@@ -918,10 +920,13 @@ bench_delta (gint reps)
     }
   }
 
-  /* marking: the loop of plugin/lib/row-tracking.c (two stores per row),
-   * timed alone on 200-row updates, against the whole library update */
+  /* marking: the loop of plugin/lib/row-tracking.c (the row's and its
+   * block's version, and the journal's entry), timed alone on 200-row
+   * updates, against the whole library update */
   row_version = g_new0 (guint64, rows);
   block_version = g_new0 (guint64, rows / 1024 + 1);
+  journal_row = g_new0 (guint64, rows / 4);
+  journal_version = g_new0 (guint64, rows / 4);
   /* 300 updates of 200 random rows, cycled (perm holds 70,000 ids) */
   for (i = 0; i < 300 * 200; i++)
     perm[i] = (gint32) (splitmix (&state) % rows);
@@ -934,6 +939,9 @@ bench_delta (gint reps)
 
       row_version[r] = k + 1;
       block_version[r / 1024] = k + 1;
+      journal_row[jn] = r;
+      journal_version[jn] = k + 1;
+      jn = jn + 1 == rows / 4 ? 0 : jn + 1;
     }
   }
   t_mark = (precise_now_us () - t0) / 5000;
@@ -954,6 +962,8 @@ bench_delta (gint reps)
 
   g_free (row_version);
   g_free (block_version);
+  g_free (journal_row);
+  g_free (journal_version);
   g_free (perm);
   g_free (deltas);
   g_free (full);

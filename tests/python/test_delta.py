@@ -473,6 +473,60 @@ def test_library_get_delta(tmp):
     expect(n == rows and version == 6, f"set_value: {n} rows at {version}")
 
 
+def test_library_get_delta_since_any_version():
+    """Deltas since every earlier version, while the matrix keeps being
+    written: recent ones come from the journal of written rows, older ones
+    (past what the journal holds, or before a whole-matrix write) from the
+    per-row versions; both must give exactly the rows whose last write came
+    after the version, ascending, with their current values. Reference: the
+    last version that wrote each row, kept here."""
+    rows, cols = 2000, 3               # a journal of 500 occurrences
+    rng = np.random.default_rng(23)
+    m = SM.SharedMatrix.new(rows, cols, SM.DType.FLOAT32, SM.Backend.CPU)
+    c = np.zeros((rows, cols), np.float32)
+    last = np.zeros(rows, np.int64)    # version that last wrote each row
+    policies = SM.Policies()
+    policies.invalid_index = SM.InvalidIndexPolicy.DROP
+    version = 0
+    for k in range(40):
+        if k == 25:                    # writes every row
+            c = rng.standard_normal((rows, cols)).astype(np.float32)
+            m.set_value(GLib.Bytes.new(c.tobytes()))
+            version += 1
+            last[:] = version
+            continue
+        n = int(rng.integers(0, 150))
+        idx = rng.integers(0, rows, n).astype(np.int64)
+        if n:                          # a row of the journal's oldest, again
+            idx[0] = rng.integers(0, 20)
+        idx[n // 2:n // 2 + 1] = rows + 3      # dropped: not written
+        d = rng.standard_normal((n, cols)).astype(np.float32)
+        ok, res = m.update_bytes_full(
+            SM.Op.ADD, GLib.Bytes.new(idx.tobytes()), SM.IndexType.INT64,
+            GLib.Bytes.new(d.tobytes()), SM.DType.FLOAT32, policies)
+        expect(ok, f"update {k}")
+        version += 1
+        kept = idx < rows
+        np.add.at(c, idx[kept], d[kept])
+        last[idx[kept]] = version
+        for since in sorted({0, version - 1, version - 2, version - 5,
+                             max(version - 12, 0), version}):
+            if since < 0:
+                continue
+            it = ("INT32", "INT64")[since % 2]
+            data, got_version, n_rows = m.get_delta(
+                since, getattr(SM.IndexType, it))
+            got, vals = parse_delta(bytes(data.get_data()), cols, "float32",
+                                    it.lower())
+            want = np.flatnonzero(last > since)
+            expect(got_version == version and n_rows == len(want) and
+                   np.array_equal(got, want),
+                   f"after version {version}, since {since}: {n_rows} rows "
+                   f"{list(got)[:6]}…, expected {len(want)} {list(want)[:6]}…")
+            expect(vals.tobytes() == c[want].tobytes(),
+                   f"values after version {version}, since {since}")
+
+
 def test_optimizer_steps_are_in_deltas():
     """Gradient steps write rows like updates do: a delta after them holds
     exactly the rows they stepped (a dropped row is not written), with the
