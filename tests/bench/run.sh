@@ -47,8 +47,10 @@ fi
 OUT="${BENCH_OUT:-$BUILD_DIR/bench}"
 mkdir -p "$OUT"
 quick=()
+lookup_reps=31
 for a in "$@"; do
   case "$a" in --quick|-q|--no-sweep|--no-big) quick+=("$a") ;; esac
+  case "$a" in --quick|-q) lookup_reps=5 ;; esac
 done
 
 {
@@ -61,6 +63,10 @@ done
   echo
   # optimizer steps vs add vs their bandwidth bound (docs/performance.md#optimizers)
   "$BUILD_DIR/tests/bench/bench-optimizers" --csv "$OUT/bench-optim.csv" ${quick[@]+"${quick[@]}"}
+  echo
+  # matrixlookup against a plain C gather loop, and one-row updates as
+  # single buffers and as one list through a harness (docs/performance.md)
+  "$BUILD_DIR/tests/bench/bench-lookup" --reps "$lookup_reps"
   echo
   "${BENCH_PYTHON:-/usr/bin/python3}" "$SHAREDMATRIX_ROOT/tests/bench/bench_numpy.py" \
     --csv "$OUT/bench-py.csv" --c-csv "$OUT/bench-c.csv" ${quick[@]+"${quick[@]}"}
