@@ -4,7 +4,8 @@
 (test_jetstream.py) and the benchmark (tests/bench/bench_jetstream.py):
 free ports from the kernel, one cluster, temporary store directories, the
 HTTP monitoring endpoint for stream state. Needs only the standard library
-and a nats-server binary."""
+and a nats-server binary. Also one single server with TLS and
+authorization settings, and the throwaway certificates for it (openssl)."""
 
 import json
 import os
@@ -28,6 +29,13 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
+
+
+def spawn(root, name):
+    """nats-server -c <root>/<name>.conf, its output in <root>/<name>.log."""
+    with open(os.path.join(root, f"{name}.log"), "a") as log:
+        return subprocess.Popen([NATS_SERVER, "-c", os.path.join(root, f"{name}.conf")],
+                                stdout=log, stderr=subprocess.STDOUT)
 
 
 class Cluster:
@@ -57,11 +65,7 @@ cluster {{ name: smtest, listen: 127.0.0.1:{self.route[i]}, routes: [{routes}] }
         return ",".join(f"nats://127.0.0.1:{p}" for p in self.client)
 
     def start(self, i):
-        log = open(os.path.join(self.root, f"n{i}.log"), "a")
-        self.procs[i] = subprocess.Popen(
-            [NATS_SERVER, "-c", os.path.join(self.root, f"n{i}.conf")],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        self.procs[i] = spawn(self.root, f"n{i}")
 
     def kill(self, i):
         if self.procs[i] and self.procs[i].poll() is None:
@@ -132,3 +136,69 @@ cluster {{ name: smtest, listen: 127.0.0.1:{self.route[i]}, routes: [{routes}] }
                 if line.startswith(b"MSG"):
                     size = int(line.split()[-1])
                     return f.read(size + 2)[:size].decode()
+
+
+def make_certs(root):
+    """A throwaway CA, a server certificate from it for 127.0.0.1 and
+    localhost, a client certificate from it, and a second CA that signed
+    neither; PEM files in @root, returned by name (ca, server, server_key,
+    client, client_key, other_ca)."""
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=root, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", *key, "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                "-days", "2", "-subj", f"/CN=sharedmatrix test {ca}")
+    with open(os.path.join(root, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, ext in (("server", ["-extfile", "san.ext"]), ("client", [])):
+        openssl("req", *key, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", *ext)
+    files = {"ca": "ca.pem", "server": "server.pem", "server_key": "server.key",
+             "client": "client.pem", "client_key": "client.key", "other_ca": "other-ca.pem"}
+    return {k: os.path.join(root, v) for k, v in files.items()}
+
+
+class Server:
+    """One nats-server with JetStream and @settings (e.g. a tls { } or an
+    authorization { } block) added to its configuration, named @name under
+    @root. port: its client port."""
+
+    def __init__(self, root, name, settings):
+        self.root, self.name = root, name
+        self.port, self.http = free_ports(2)
+        with open(os.path.join(root, f"{name}.conf"), "w") as f:
+            f.write(f"""server_name: {name}
+listen: 127.0.0.1:{self.port}
+http: 127.0.0.1:{self.http}
+jetstream {{ store_dir: "{root}/store-{name}" }}
+{settings}
+""")
+        self.proc = spawn(root, name)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/healthz",
+                                            timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError(f"nats-server {name} did not become healthy; log in {root}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
