@@ -13,9 +13,10 @@ once, bit for bit (the CPU backend is deterministic): a restarted shard, a
 dying server and a replaying producer must lose and duplicate nothing
 (docs/scale-out.md has the failure table).
 
-TLS and authorization run against two single servers of their own (the
-`secure` fixture: throwaway certificates made with openssl, one server with
-TLS and a user/password, one that verifies client certificates).
+TLS and authorization run against three single servers of their own (the
+`secure` fixture: throwaway certificates and NATS credentials made with
+openssl, one server with TLS and a user/password, one that verifies client
+certificates, one in operator mode that takes creds files).
 
 The module skips without nats-server, numpy, gst-launch-1.0 or the
 jetstream elements (a build without libnats-dev); the partition and
@@ -34,7 +35,7 @@ from types import SimpleNamespace
 import pytest
 
 from checks import expect, note, require_elements, require_gst, require_numpy, skip
-from nats_cluster import NATS_SERVER, Cluster, Server, free_ports, make_certs
+from nats_cluster import NATS_SERVER, Cluster, Server, free_ports, make_certs, make_creds
 
 np = require_numpy()
 Gst = require_gst()
@@ -75,13 +76,15 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def secure():
-    """Throwaway certificates and two single JetStream servers: "auth" with
-    TLS (no client certificates) and a user/password, "mtls" with TLS that
-    verifies client certificates."""
+    """Throwaway certificates and credentials, and three single JetStream
+    servers: "auth" with TLS (no client certificates) and a user/password,
+    "mtls" with TLS that verifies client certificates, "jwt" in operator mode
+    (users by creds file)."""
     if shutil.which("openssl") is None:
         skip("openssl not found (Debian: openssl)")
     root = tempfile.mkdtemp(prefix="sm-nats-tls-")
     certs = make_certs(root)
+    jwt_settings, creds, stranger_creds = make_creds(root)
     tls = f'cert_file: "{certs["server"]}", key_file: "{certs["server_key"]}"'
     servers = []
     try:
@@ -89,7 +92,9 @@ def secure():
                               "authorization { user: alice, password: s3cret }"))
         servers.append(Server(root, "mtls", f'tls {{ {tls}, ca_file: "{certs["ca"]}", '
                               "verify: true }"))
-        yield SimpleNamespace(certs=certs, auth=servers[0], mtls=servers[1])
+        servers.append(Server(root, "jwt", jwt_settings))
+        yield SimpleNamespace(certs=certs, auth=servers[0], mtls=servers[1], jwt=servers[2],
+                              creds=creds, stranger_creds=stranger_creds)
     finally:
         for server in servers:
             server.stop()
@@ -382,7 +387,8 @@ def test_bad_input(cluster, tmp):
 
 def tls_roundtrip(tmp, servers, stream, security, n=40, seed=11):
     """Updates through jetstreamsink and jetstreamsrc ! sharedmatrix, both
-    with the properties @security, to one server; the matrix against numpy."""
+    with the properties @security, to one server; the matrix against numpy.
+    (Also used for creds-file without TLS.)"""
     ep = SimpleNamespace(servers=servers)
     run(f"{source(n, seed)} ! {sink(ep, stream, 'all', security, replicas=1)}",
         f"producer ({security})", timeout=30)
@@ -439,6 +445,17 @@ def test_tls_client_certificate_roundtrip(secure, tmp):
           "Cannot connect", "set tls-cert-file and tls-key-file")
     fails(f"{src} tls-ca-file={certs['other_ca']} {client} ! fakesink", "unknown CA",
           "TLS handshake", certs["other_ca"])
+
+
+def test_creds_file_roundtrip(secure, tmp):
+    """A server in operator mode: the round trip with creds-file; no
+    credentials, or those of a user of an account it does not know, refused."""
+    url = f"nats://127.0.0.1:{secure.jwt.port}"
+    tls_roundtrip(tmp, url, "CREDS", f"creds-file={secure.creds}")
+    src = f"jetstreamsrc server={url} stream=CREDS durable=probe idle-timeout=1000000000"
+    fails(f"{src} ! fakesink", "no credentials", "refused us", "creds-file")
+    fails(f"{src} creds-file={secure.stranger_creds} ! fakesink", "unknown account",
+          "refused us", "creds-file is set")
 
 
 def test_tls_bad_settings(secure, cluster, tmp):
