@@ -37,6 +37,13 @@
  * away is retried (same message id, so never stored twice) while the client
  * reconnects to another server of the cluster, for up to 30 s.
  *
+ * TLS and authentication: #GstJetStreamSink:tls-ca-file (CAs of the servers'
+ * certificates; TLS then required, as with a `tls://` URL),
+ * #GstJetStreamSink:tls-cert-file and #GstJetStreamSink:tls-key-file (a client
+ * certificate), #GstJetStreamSink:creds-file (a NATS credentials file), or
+ * `nats://user:password@host:port` / `nats://token@host:port` in
+ * #GstJetStreamSink:server (docs/scale-out.md, "TLS and credentials").
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 updatetestsrc num-buffers=1000 ! jetstreamsink server=nats://127.0.0.1:4222 stream=UPDATES subject=UPDATES.all replicas=3
@@ -182,7 +189,7 @@ lookup_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, status, jerr,
         "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
-        "nats-server -js?)", s->ep.stream, s->ep.server);
+        "nats-server -js?)", s->ep.stream, s->ep.server_shown);
     return FALSE;
   }
 create_failed:
@@ -191,7 +198,7 @@ create_failed:
         "Cannot create JetStream stream \"%s\" (subjects \"%s.>\", file "
         "storage, replicas=%u) on %s; replicas must not exceed the number of "
         "JetStream servers in the cluster", s->ep.stream, s->ep.stream,
-        s->replicas, s->ep.server);
+        s->replicas, s->ep.server_shown);
     return FALSE;
   }
 }
@@ -281,7 +288,7 @@ timeout:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, WRITE, status, 0,
         "Messages published to \"%s\" were not acknowledged within %d s "
         "(are the servers %s reachable?)", st->settings.ep.subject,
-        SM_JS_OUTAGE_TIMEOUT_S, st->settings.ep.server);
+        SM_JS_OUTAGE_TIMEOUT_S, st->settings.ep.server_shown);
     return FALSE;
   }
 }
@@ -295,7 +302,6 @@ gst_jetstream_sink_start (GstBaseSink * bsink)
   State *st = &self->state;
   const Settings *s = &st->settings;
   jsOptions jo;
-  natsStatus status;
 
   GST_OBJECT_LOCK (self);
   settings_copy (&st->settings, &self->settings);
@@ -315,23 +321,14 @@ gst_jetstream_sink_start (GstBaseSink * bsink)
     /* how long a publish waits while max-pending are in flight */
     jo.PublishAsync.StallWait = (gint64) SM_JS_OUTAGE_TIMEOUT_S * 1000;
   }
-  status = sm_js_connect (GST_ELEMENT (self), s->ep.server, &jo, &st->nc,
-      &st->js);
-  if (status != NATS_OK)
-    goto connect_failed;
+  if (!sm_js_connect (GST_ELEMENT (self), &s->ep,
+          GST_RESOURCE_ERROR_OPEN_WRITE, &jo, &st->nc, &st->js))
+    goto failed;
   if (!ensure_stream (self))
     goto failed;
   return TRUE;
 
   /* ERRORS */
-connect_failed:
-  {
-    SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, status, 0,
-        "Cannot connect to any NATS server of server=\"%s\" (each tried for "
-        "%d ms); start nats-server with JetStream (-js) there or fix the "
-        "comma-separated server list", s->ep.server, SM_JS_CONNECT_TIMEOUT_MS);
-    goto failed;
-  }
 failed:
   {
     sm_js_disconnect (&st->nc, &st->js);
@@ -541,7 +538,7 @@ publish_failed:
         "Cannot publish to subject \"%s\" of stream \"%s\" on %s; the "
         "message must fit the server's max_payload (1 MiB unless "
         "configured) and the stream must take the subject", s->ep.subject,
-        s->ep.stream, s->ep.server);
+        s->ep.stream, s->ep.server_shown);
     natsMsg_Destroy (msg);
     g_free (msg_id);
     return GST_FLOW_ERROR;

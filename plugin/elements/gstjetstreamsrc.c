@@ -53,6 +53,13 @@
  * unreachable server list at start (2 s per server), a missing stream or
  * a foreign message are errors, never a hang.
  *
+ * TLS and authentication: #GstJetStreamSrc:tls-ca-file (CAs of the servers'
+ * certificates; TLS then required, as with a `tls://` URL),
+ * #GstJetStreamSrc:tls-cert-file and #GstJetStreamSrc:tls-key-file (a client
+ * certificate), #GstJetStreamSrc:creds-file (a NATS credentials file), or
+ * `nats://user:password@host:port` / `nats://token@host:port` in
+ * #GstJetStreamSrc:server (docs/scale-out.md, "TLS and credentials").
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 jetstreamsrc server=nats://127.0.0.1:4222 stream=UPDATES subject=UPDATES.part.0 durable=shard0 idle-timeout=5000000000 ! sharedmatrix rows=35000 cols=100 checkpoint-location=shard0.npy checkpoint-every=100 ! fakesink
@@ -606,10 +613,9 @@ gst_jetstream_src_start (GstBaseSrc * bsrc)
   st->next_subject = g_strdup_printf ("$JS.API.CONSUMER.MSG.NEXT.%s.%s",
       s->ep.stream, s->durable);
 
-  status = sm_js_connect (GST_ELEMENT (self), s->ep.server, NULL, &st->nc,
-      &st->js);
-  if (status != NATS_OK)
-    goto connect_failed;
+  if (!sm_js_connect (GST_ELEMENT (self), &s->ep,
+          GST_RESOURCE_ERROR_OPEN_READ, NULL, &st->nc, &st->js))
+    goto failed;
   /* a request must take the largest message the server lets through */
   st->max_bytes = MAX (PULL_MAX_BYTES,
       2 * (gint) MIN (natsConnection_GetMaxPayload (st->nc), G_MAXINT / 4));
@@ -643,27 +649,19 @@ bad_durable:
             "\"shard0\")", s->durable ? s->durable : "(none)"), (NULL));
     goto failed;
   }
-connect_failed:
-  {
-    SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, 0,
-        "Cannot connect to any NATS server of server=\"%s\" (each tried for "
-        "%d ms); start nats-server with JetStream (-js) there or fix the "
-        "comma-separated server list", s->ep.server, SM_JS_CONNECT_TIMEOUT_MS);
-    goto failed;
-  }
 no_stream:
   {
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
         ("JetStream stream \"%s\" does not exist on %s: start the producer "
             "(jetstreamsink creates the stream) first, or fix stream=",
-            s->ep.stream, s->ep.server), (NULL));
+            s->ep.stream, s->ep.server_shown), (NULL));
     goto failed;
   }
 stream_lookup_failed:
   {
     SM_JS_ELEMENT_ERROR (self, RESOURCE, OPEN_READ, status, jerr,
         "Cannot look up JetStream stream \"%s\" on %s (is JetStream enabled: "
-        "nats-server -js?)", s->ep.stream, s->ep.server);
+        "nats-server -js?)", s->ep.stream, s->ep.server_shown);
     goto failed;
   }
 consumer_failed:
@@ -1075,7 +1073,7 @@ fetch_failed:
     SM_JS_ELEMENT_ERROR (self, RESOURCE, READ, status, jerr,
         "Cannot fetch from consumer \"%s\" of stream \"%s\" on %s (for %d s "
         "no server of the list answered, or the stream or consumer is gone)",
-        s->durable, s->ep.stream, s->ep.server, SM_JS_OUTAGE_TIMEOUT_S);
+        s->durable, s->ep.stream, s->ep.server_shown, SM_JS_OUTAGE_TIMEOUT_S);
     return GST_FLOW_ERROR;
   }
 }

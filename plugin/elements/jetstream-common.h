@@ -33,14 +33,22 @@ G_BEGIN_DECLS
 
 /* The end point both elements name, part of their Settings (under the
  * object lock): the server list, the stream and the subject under it
- * (jetstreamsrc's may be NULL: the whole stream). Its properties come
+ * (jetstreamsrc's may be NULL: the whole stream), and how to prove who we
+ * are and whom we talk to (TLS files, NATS credentials file; NULL: unset).
+ * server_shown is the server list with passwords and tokens masked, for
+ * messages; set_property keeps it in step with server. Its properties come
  * first in each element's PROP_ enum; the element's own start at
  * SM_JS_PROP_LAST. */
 typedef struct
 {
   gchar *server;
+  gchar *server_shown;
   gchar *stream;
   gchar *subject;
+  gchar *tls_ca_file;
+  gchar *tls_cert_file;
+  gchar *tls_key_file;
+  gchar *creds_file;
 } SmJsEndpoint;
 
 enum
@@ -48,6 +56,10 @@ enum
   SM_JS_PROP_SERVER = 1,
   SM_JS_PROP_STREAM,
   SM_JS_PROP_SUBJECT,
+  SM_JS_PROP_TLS_CA_FILE,
+  SM_JS_PROP_TLS_CERT_FILE,
+  SM_JS_PROP_TLS_KEY_FILE,
+  SM_JS_PROP_CREDS_FILE,
   SM_JS_PROP_LAST
 };
 
@@ -71,8 +83,11 @@ gchar *sm_js_msg_id (const gchar * subject, guint64 offset);
 gboolean sm_js_check_names (GstElement * element, const gchar * stream,
     const gchar * subject, gboolean subject_may_be_null);
 
-natsStatus sm_js_connect (GstElement * element, const gchar * servers,
-    jsOptions * js_options, natsConnection ** nc, jsCtx ** js);
+gchar *sm_js_servers_shown (const gchar * servers);
+
+gboolean sm_js_connect (GstElement * element, const SmJsEndpoint * ep,
+    GstResourceError open_error, jsOptions * js_options,
+    natsConnection ** nc, jsCtx ** js);
 
 void sm_js_disconnect (natsConnection ** nc, jsCtx ** js);
 

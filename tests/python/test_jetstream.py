@@ -13,9 +13,15 @@ once, bit for bit (the CPU backend is deterministic): a restarted shard, a
 dying server and a replaying producer must lose and duplicate nothing
 (docs/scale-out.md has the failure table).
 
+TLS and authorization run against three single servers of their own (the
+`secure` fixture: throwaway certificates and NATS credentials made with
+openssl, one server with TLS and a user/password, one that verifies client
+certificates, one in operator mode that takes creds files).
+
 The module skips without nats-server, numpy, gst-launch-1.0 or the
 jetstream elements (a build without libnats-dev); the partition and
-replica checks skip while updatepartition / delta snapshots are missing.
+replica checks skip while updatepartition / delta snapshots are missing,
+the TLS checks without openssl.
 """
 
 import os
@@ -24,11 +30,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from checks import expect, note, require_elements, require_gst, require_numpy, skip
-from nats_cluster import NATS_SERVER, Cluster, free_ports
+from nats_cluster import NATS_SERVER, Cluster, Server, free_ports, make_certs, make_creds
 
 np = require_numpy()
 Gst = require_gst()
@@ -67,12 +74,39 @@ def cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def secure():
+    """Throwaway certificates and credentials, and three single JetStream
+    servers: "auth" with TLS (no client certificates) and a user/password,
+    "mtls" with TLS that verifies client certificates, "jwt" in operator mode
+    (users by creds file)."""
+    if shutil.which("openssl") is None:
+        skip("openssl not found (Debian: openssl)")
+    root = tempfile.mkdtemp(prefix="sm-nats-tls-")
+    certs = make_certs(root)
+    jwt_settings, creds, stranger_creds = make_creds(root)
+    tls = f'cert_file: "{certs["server"]}", key_file: "{certs["server_key"]}"'
+    servers = []
+    try:
+        servers.append(Server(root, "auth", f"tls {{ {tls} }}\n"
+                              "authorization { user: alice, password: s3cret }"))
+        servers.append(Server(root, "mtls", f'tls {{ {tls}, ca_file: "{certs["ca"]}", '
+                              "verify: true }"))
+        servers.append(Server(root, "jwt", jwt_settings))
+        yield SimpleNamespace(certs=certs, auth=servers[0], mtls=servers[1], jwt=servers[2],
+                              creds=creds, stranger_creds=stranger_creds)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # ---- pipelines ---------------------------------------------------------------
 
-def launch(description):
+def launch(description, env=None):
     return subprocess.Popen([GST_LAUNCH, "-q"] + description.split(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, GST_SHARED_MATRIX_FORCE_CPU="1"))
+                            env=dict(os.environ, GST_SHARED_MATRIX_FORCE_CPU="1", **(env or {})))
 
 
 def finish(proc, what, timeout=60, ok=True):
@@ -87,8 +121,8 @@ def finish(proc, what, timeout=60, ok=True):
     return proc.returncode, out
 
 
-def run(description, what, timeout=60, ok=True):
-    return finish(launch(description), what, timeout, ok)
+def run(description, what, timeout=60, ok=True, env=None):
+    return finish(launch(description, env), what, timeout, ok)
 
 
 def source(n, seed, rows=ROWS, cols=COLS, batch=BATCH):
@@ -109,9 +143,9 @@ def reference(tmp, n, seed, rows=ROWS, cols=COLS, batch=BATCH):
     return matrix
 
 
-def sink(cluster, stream, subject, extra=""):
+def sink(cluster, stream, subject, extra="", replicas=3):
     return (f"jetstreamsink server={cluster.servers} stream={stream} "
-            f"subject={stream}.{subject} replicas=3 {extra}")
+            f"subject={stream}.{subject} replicas={replicas} {extra}")
 
 
 def shard(cluster, stream, subject, durable, rows, ck, every=25, before="", idle=3,
@@ -347,3 +381,108 @@ def test_bad_input(cluster, tmp):
                   f"durable=d idle-timeout={5 * SECOND} ! sharedmatrix rows={ROWS} cols={COLS} ! "
                   f"fakesink", "foreign message", timeout=20, ok=False)
     expect(rc != 0 and "Gst-Caps" in log, f"foreign message: {log}")
+
+
+# ---- TLS and credentials (single servers of the `secure` fixture) --------------
+
+def tls_roundtrip(tmp, servers, stream, security, n=40, seed=11):
+    """Updates through jetstreamsink and jetstreamsrc ! sharedmatrix, both
+    with the properties @security, to one server; the matrix against numpy.
+    (Also used for creds-file without TLS.)"""
+    ep = SimpleNamespace(servers=servers)
+    run(f"{source(n, seed)} ! {sink(ep, stream, 'all', security, replicas=1)}",
+        f"producer ({security})", timeout=30)
+    ck = os.path.join(tmp, f"{stream}.npy")
+    run(shard(ep, stream, "all", "s0", ROWS, ck, idle=1, src_extra=security),
+        f"shard ({security})", timeout=30)
+    expect_same(np.load(ck), reference(tmp, n, seed), f"shard over TLS ({security})")
+
+
+def fails(description, what, *wanted, env=None):
+    """@description must fail within 15 s with an error holding each of @wanted."""
+    t = time.monotonic()
+    rc, log = run(description, what, timeout=20, ok=False, env=env)
+    took = time.monotonic() - t
+    expect(rc != 0 and all(w in log for w in wanted),
+           f"{what}: expected an error with {wanted}, got (exit {rc}):\n{log}")
+    expect(took < 15, f"{what} took {took:.1f} s to fail")
+    return log
+
+
+def test_tls_user_password_roundtrip(secure, tmp):
+    """A tls:// URL with user:password and tls-ca-file: the round trip; a wrong
+    password, an unknown CA and no CA file are clear errors."""
+    certs, port = secure.certs, secure.auth.port
+    url = f"tls://alice:s3cret@127.0.0.1:{port}"
+    tls_roundtrip(tmp, url, "TLSAUTH", f"tls-ca-file={certs['ca']}")
+
+    src = "jetstreamsrc stream=TLSAUTH durable=probe idle-timeout=1000000000"
+    log = fails(f"{src} server=tls://alice:wrong@127.0.0.1:{port} tls-ca-file={certs['ca']} "
+                "! fakesink", "wrong password", "refused us", "user:password",
+                f"alice:xxx@127.0.0.1:{port}")
+    expect("wrong" not in log.replace("wrong password", ""), f"the password was shown:\n{log}")
+    fails(f"{src} server={url} tls-ca-file={certs['other_ca']} ! fakesink", "unknown CA",
+          "TLS handshake", f"tls-ca-file=\"{certs['other_ca']}\"", "alice:xxx@")
+    # no CA file: libnats verifies against OpenSSL's default store, which
+    # SSL_CERT_FILE names (docs/scale-out.md)
+    fails(f"{src} server={url} ! fakesink", "no CA file", "TLS handshake",
+          "system's default CA store")
+    run(f"{src} server={url} ! fakesink", "no CA file, SSL_CERT_FILE=the CA", timeout=20,
+        env={"SSL_CERT_FILE": certs["ca"]})
+
+
+def test_tls_client_certificate_roundtrip(secure, tmp):
+    """A server that verifies clients: the round trip with a client certificate
+    (nats:// URL: the CA file alone makes TLS required); without one, or
+    trusting another CA, clear errors."""
+    certs = secure.certs
+    url = f"nats://127.0.0.1:{secure.mtls.port}"
+    client = f"tls-cert-file={certs['client']} tls-key-file={certs['client_key']}"
+    tls_roundtrip(tmp, url, "MTLS", f"tls-ca-file={certs['ca']} {client}")
+
+    src = f"jetstreamsrc server={url} stream=MTLS durable=probe idle-timeout=1000000000"
+    fails(f"{src} tls-ca-file={certs['ca']} ! fakesink", "no client certificate",
+          "Cannot connect", "set tls-cert-file and tls-key-file")
+    fails(f"{src} tls-ca-file={certs['other_ca']} {client} ! fakesink", "unknown CA",
+          "TLS handshake", certs["other_ca"])
+
+
+def test_creds_file_roundtrip(secure, tmp):
+    """A server in operator mode: the round trip with creds-file; no
+    credentials, or those of a user of an account it does not know, refused."""
+    url = f"nats://127.0.0.1:{secure.jwt.port}"
+    tls_roundtrip(tmp, url, "CREDS", f"creds-file={secure.creds}")
+    src = f"jetstreamsrc server={url} stream=CREDS durable=probe idle-timeout=1000000000"
+    fails(f"{src} ! fakesink", "no credentials", "refused us", "creds-file")
+    fails(f"{src} creds-file={secure.stranger_creds} ! fakesink", "unknown account",
+          "refused us", "creds-file is set")
+
+
+def test_tls_bad_settings(secure, cluster, tmp):
+    """Missing, unpaired or unusable files, and TLS against a server without it:
+    errors that name the property and the file, before any hang."""
+    certs = secure.certs
+    src = f"jetstreamsrc server=nats://127.0.0.1:{secure.mtls.port} stream=X durable=d"
+    missing = os.path.join(tmp, "no-such-ca.pem")
+    fails(f"{src} tls-ca-file={missing} ! fakesink", "missing CA file",
+          f"tls-ca-file=\"{missing}\"", "no such file")
+    fails(f"{source(1, 7)} ! jetstreamsink server=nats://127.0.0.1:{secure.mtls.port} "
+          f"stream=X subject=X.a tls-key-file={missing}", "missing key file (sink)",
+          f"tls-key-file=\"{missing}\"", "tls-cert-file is not")
+    fails(f"{src} tls-cert-file={certs['client']} ! fakesink", "certificate without key",
+          f"tls-cert-file=\"{certs['client']}\" is set but tls-key-file is not")
+    garbage = os.path.join(tmp, "garbage.txt")
+    with open(garbage, "w") as f:
+        f.write("not a certificate\n")
+    fails(f"{src} tls-ca-file={garbage} ! fakesink", "CA file without certificates",
+          f"tls-ca-file=\"{garbage}\"", "PEM")
+    fails(f"{src} tls-cert-file={certs['client']} tls-key-file={certs['server_key']} "
+          "! fakesink", "key of another certificate", "tls-key-file", "key values mismatch")
+    fails(f"{src} creds-file={missing} ! fakesink", "missing creds file",
+          f"creds-file=\"{missing}\"", "no such file")
+    fails(f"jetstreamsrc server=nats://alice:s3cret@127.0.0.1:{secure.auth.port} stream=X "
+          f"durable=d tls-ca-file={certs['ca']} creds-file={garbage} ! fakesink",
+          "garbage creds file", f"creds-file=\"{garbage}\"", "not a NATS credentials file")
+    # libnats 3.4.1 alone would talk in clear text to a server without TLS
+    fails(f"jetstreamsrc server=tls://127.0.0.1:{cluster.client[0]} stream=X durable=d "
+          "! fakesink", "tls:// to a server without TLS", "offers no TLS")
