@@ -15,7 +15,8 @@
  *   weight decay (when non-zero)  g = g + wd * w
  *   sgd               w = w - lr * g
  *   adagrad           G = G + g * g;  w = w - lr * (g / (sqrt (G) + eps))
- *   rowwise-adagrad   G_r = G_r + (sum_j g_j * g_j) / cols  (column order)
+ *   rowwise-adagrad   G_r = G_r + (sum_j g_j * g_j) / cols  (the sum in
+ *                     the order of sm_optim_rowwise_sum_sq ())
  *                     w = w - (lr / (sqrt (G_r) + eps)) * g
  *   adam              m = m + (1 - beta1) * (g - m)
  *                     v = v + (1 - beta2) * (g * g - v)
@@ -129,6 +130,25 @@ sm_optim_grad (const SmOptimArgs * a, uint64_t grp, uint64_t j, double w,
   return g;
 }
 
+/* rowwise-adagrad's sum of squares sum_j g_j * g_j is taken in one fixed
+ * order, which a CPU's vector unit follows as easily as a GPU thread:
+ * eight partial sums from 0, lane k adding the squares of columns k,
+ * k + 8, k + 16, ... of the whole blocks of eight columns, in turn; then
+ * the lanes combined as ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)); then
+ * the squares of the columns after the last whole block, in column order.
+ * Every operation is rounded to T. */
+#define SM_OPTIM_ROWWISE_LANES 8
+
+/* the eight partial sums @p combined, as above */
+SM_FN double
+sm_optim_rowwise_reduce (const double *p, int wide)
+{
+#define R_(x) sm_optim_round ((x), wide)
+  return R_ (R_ (R_ (p[0] + p[4]) + R_ (p[2] + p[6])) +
+      R_ (R_ (p[1] + p[5]) + R_ (p[3] + p[7])));
+#undef R_
+}
+
 /* rowwise-adagrad: the new G_r from the old one and sum_j g_j^2 */
 SM_FN float
 sm_optim_rowwise_state (float G, double sum_sq, uint32_t cols, int wide)
@@ -188,7 +208,7 @@ sm_optim_element (const SmOptimArgs * a, double w, double g, float *s0,
 
 /* ---- kernels ------------------------------------------------------------
  * rowwise-adagrad runs sm_optim_rowwise_body (one thread per group: the
- * row's sum of squares in column order, its new G_r and multiplier) and
+ * row's sum of squares, its new G_r and multiplier) and
  * then sm_optim_body; the other optimizers run sm_optim_body only. One
  * thread owns one (group, column) element of sm_optim_body, so no thread
  * depends on another. Geometry: sm_scatter_geometry () for sm_optim_body,
@@ -205,16 +225,30 @@ sm_optim_rowwise_body (unsigned block_x, unsigned grid_x, unsigned thread_x,
   for (grp = (uint64_t) block_x * dim_x + thread_x; grp < a->n_groups;
       grp += (uint64_t) grid_x * dim_x) {
     const unsigned char *row = a->matrix + a->rows[grp] * a->row_bytes;
-    double sum = 0.0;
+    uint64_t blocks = a->cols / SM_OPTIM_ROWWISE_LANES *
+        SM_OPTIM_ROWWISE_LANES;
+    double part[SM_OPTIM_ROWWISE_LANES] = { 0.0 }, sum = 0.0;
     float G;
     uint64_t j;
 
+    /* in the order sm_optim_rowwise_reduce () describes */
     for (j = 0; j < a->cols; j++) {
       double g = sm_optim_grad (a, grp, j, sm_optim_load (row + j * dsize,
               a->dtype), wide);
+      double sq = sm_optim_round (g * g, wide);
 
-      sum = sm_optim_round (sum + sm_optim_round (g * g, wide), wide);
+      if (j < blocks) {
+        double *p = &part[j % SM_OPTIM_ROWWISE_LANES];
+
+        *p = sm_optim_round (*p + sq, wide);
+      } else {
+        if (j == blocks)
+          sum = sm_optim_rowwise_reduce (part, wide);
+        sum = sm_optim_round (sum + sq, wide);
+      }
     }
+    if (blocks == a->cols)
+      sum = sm_optim_rowwise_reduce (part, wide);
     G = sm_optim_rowwise_state (a->state0[a->rows[grp]], sum, a->cols, wide);
     a->state0[a->rows[grp]] = G;
     a->row_mult[grp] = sm_optim_rowwise_mult (a->lr, a->eps, G, wide);

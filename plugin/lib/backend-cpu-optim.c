@@ -12,11 +12,11 @@
  * no contraction, sqrtf correctly rounded). Matrix rows and state rows
  * are prefetched into L2 and then into L1 a few rows ahead, gradient rows
  * into L2, and the state lives in huge pages like the matrix.
- * rowwise-adagrad's per-row sums of squares (chains of dependent
- * additions in column order) run eight rows to a vector, one batch of rows
- * ahead of the writes, so that the writes stream like sgd's. Rows are
- * independent, so big updates split the distinct rows across the worker
- * pool and the result is the same bytes for any thread count.
+ * rowwise-adagrad's sum of squares runs in the eight lanes of a vector,
+ * in the order the shared body defines for it (kernels/optimizer-kernels.h,
+ * before sm_optim_rowwise_reduce ()). Rows are independent, so big
+ * updates split the distinct rows across the worker pool and the result
+ * is the same bytes for any thread count.
  *
  * Every other dtype pair groups the occurrences by row (stable:
  * update-grouping.c) and runs the shared bodies directly, the same code the
@@ -243,11 +243,45 @@ prefetch_row (const F32Step * c, guint32 d, gboolean far)
     PF (a->state0 + r * a->cols, srow);
   if (a->optimizer == SM_OPTIM_ADAM)
     PF (a->state1 + r * a->cols, srow);
+  if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
+    PF (a->state0 + r, sizeof (float));
 #undef PF
 }
 
-/* sgd, adagrad, adam: one row's step, element-wise, vectorised; @g as
- * grad_row () gives it */
+/* Eight floats: a GCC/clang vector type, whose lanes are independent IEEE
+ * operations (the default build makes two SSE2 halves of it, the AVX2
+ * build one register). Loads through memcpy: gradient rows may be
+ * unaligned. */
+typedef float SmF32x8 __attribute__ ((vector_size (32)));
+
+#define LOAD_F32X8(v, p) memcpy (&(v), (p), sizeof (SmF32x8))
+
+/* rowwise-adagrad: row @r's new G_r (stored) from its @g (as grad_row ()
+ * gives it), and its multiplier lr / (sqrt (G_r) + eps). The sum of
+ * squares in the shared body's order (sm_optim_rowwise_reduce ()): lane k
+ * of the vector sums columns k, k + 8, ...; the squares of g are those of
+ * 0 + g bit for bit (-0 and +0 square to +0, a NaN stays that NaN). */
+SM_ALWAYS_INLINE float
+rowwise_mult (const SmOptimArgs * a, guint64 r, const float *restrict g)
+{
+  SmF32x8 part = { 0.0f }, x;
+  guint32 cols = a->cols, blocks = cols / 8 * 8, j;
+  float sum, G;
+
+  for (j = 0; j < blocks; j += 8) {
+    LOAD_F32X8 (x, g + j);
+    part = part + x * x;
+  }
+  sum = ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) +
+      (part[3] + part[7]));
+  for (j = blocks; j < cols; j++)
+    sum = sum + g[j] * g[j];
+  G = sm_optim_rowwise_state (a->state0[r], sum, cols, FALSE);
+  a->state0[r] = G;
+  return (float) sm_optim_rowwise_mult (a->lr, a->eps, G, FALSE);
+}
+
+/* One row's step, vectorised; @g as grad_row () gives it */
 SM_ALWAYS_INLINE void
 step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
     const float *restrict g)
@@ -270,6 +304,13 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
         G[j] = Gn;
         w[j] = w[j] - lr * (gj / (sqrtf (Gn) + eps));
       }
+      break;
+    }
+    case SM_OPTIM_ROWWISE_ADAGRAD:{
+      float mu = rowwise_mult (a, r, g);
+
+      for (j = 0; j < cols; j++)
+        w[j] = w[j] - mu * (0.0f + g[j]);
       break;
     }
     default:{                  /* adam */
@@ -317,219 +358,6 @@ step_groups_f32 (const F32Step * c, float *scratch, guint32 first,
   }
 }
 
-/* rowwise-adagrad: a row's G_r needs its sum of squares, a chain of cols
- * dependent float additions (column order, as the shared body sums) over
- * its g, before the row can be written. Done just before the row's write,
- * that chain (and G_r's sqrt and division) sits between the row's arrival
- * and its write, and the next rows' misses wait. So the rows go in batches
- * of ROWWISE_BATCH, one row in each lane of a vector of sums, and a batch's
- * sums (which need the matrix rows only for a weight decay) are computed
- * while the batch before it is written, a few columns after each row's
- * write: the chains then run beside the memory accesses instead of between
- * them, and the writes stream the matrix rows like sgd's. */
-#define ROWWISE_BATCH 8           /* lanes of SmF32x8 */
-/* gradient rows and G_r prefetched this far ahead of the writes (a batch's
- * sums start one batch ahead) */
-#define ROWWISE_GRAD_AHEAD (3 * ROWWISE_BATCH)
-
-/* Eight floats, one row's chain in each lane: a GCC/clang vector type, so
- * the lanes are independent IEEE operations (the default build makes two
- * SSE2 halves of it, the AVX2 build one register). Loads through memcpy:
- * gradient rows may be unaligned. */
-typedef float SmF32x8 __attribute__ ((vector_size (32)));
-
-#define LOAD_F32X8(v, p) memcpy (&(v), (p), sizeof (SmF32x8))
-
-/* A batch's sums in progress */
-typedef struct
-{
-  const float *g[ROWWISE_BATCH];        /* its rows' g, grad_row () */
-  SmF32x8 s;
-  guint32 d, nb;                /* distinct rows [d, d + nb) */
-  guint32 j;                    /* next column */
-} RowwiseSums;
-
-/* Starts the sums of distinct rows [d, d + nb), nb <= ROWWISE_BATCH;
- * @gbuf: ROWWISE_BATCH scratch rows for grad_row () */
-SM_ALWAYS_INLINE void
-rowwise_start (const F32Step * c, RowwiseSums * rs, float *gbuf, guint32 d,
-    guint32 nb)
-{
-  const SmOptimArgs *a = c->a;
-  const SmF32x8 zero = { 0.0f };
-  guint32 b;
-
-  for (b = 0; b < ROWWISE_BATCH; b++) {
-    /* a short batch sums its first row again, unused */
-    guint32 e = d + (b < nb ? b : 0);
-    guint64 r = c->grp->row[e];
-
-    rs->g[b] = grad_row (c, e, (const float *) (c->matrix +
-            r * a->row_bytes), gbuf + (gsize) b * a->cols);
-  }
-  rs->s = zero;
-  rs->d = d;
-  rs->nb = nb;
-  rs->j = 0;
-}
-
-/* Adds up to @blocks blocks of eight columns to the sums: the eight rows'
- * columns transposed so that lane b holds row b. The square of g is that
- * of grad_row ()'s 0 + g, bit for bit (-0 and +0 square to +0, a NaN
- * stays that NaN), so the 0 + is left out here. */
-SM_ALWAYS_INLINE void
-rowwise_columns (RowwiseSums * rs, guint32 cols, guint32 blocks)
-{
-  const float *const *g = rs->g;
-  SmF32x8 s = rs->s;
-  guint32 j = rs->j, k;
-
-  for (k = 0; k < blocks && j + 8 <= cols; k++, j += 8) {
-    SmF32x8 r0, r1, r2, r3, r4, r5, r6, r7;
-    SmF32x8 t0, t1, t2, t3, t4, t5, t6, t7, u0, u1, u2, u3, u4, u5, u6, u7;
-
-    LOAD_F32X8 (r0, g[0] + j);
-    LOAD_F32X8 (r1, g[1] + j);
-    LOAD_F32X8 (r2, g[2] + j);
-    LOAD_F32X8 (r3, g[3] + j);
-    LOAD_F32X8 (r4, g[4] + j);
-    LOAD_F32X8 (r5, g[5] + j);
-    LOAD_F32X8 (r6, g[6] + j);
-    LOAD_F32X8 (r7, g[7] + j);
-    t0 = __builtin_shufflevector (r0, r1, 0, 8, 1, 9, 4, 12, 5, 13);
-    t1 = __builtin_shufflevector (r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-    t2 = __builtin_shufflevector (r2, r3, 0, 8, 1, 9, 4, 12, 5, 13);
-    t3 = __builtin_shufflevector (r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-    t4 = __builtin_shufflevector (r4, r5, 0, 8, 1, 9, 4, 12, 5, 13);
-    t5 = __builtin_shufflevector (r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-    t6 = __builtin_shufflevector (r6, r7, 0, 8, 1, 9, 4, 12, 5, 13);
-    t7 = __builtin_shufflevector (r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-    u0 = __builtin_shufflevector (t0, t2, 0, 1, 8, 9, 4, 5, 12, 13);
-    u1 = __builtin_shufflevector (t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-    u2 = __builtin_shufflevector (t1, t3, 0, 1, 8, 9, 4, 5, 12, 13);
-    u3 = __builtin_shufflevector (t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-    u4 = __builtin_shufflevector (t4, t6, 0, 1, 8, 9, 4, 5, 12, 13);
-    u5 = __builtin_shufflevector (t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-    u6 = __builtin_shufflevector (t5, t7, 0, 1, 8, 9, 4, 5, 12, 13);
-    u7 = __builtin_shufflevector (t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-    /* column j + k: k < 4 from the low halves of u, the others from the
-     * high halves */
-    r0 = __builtin_shufflevector (u0, u4, 0, 1, 2, 3, 8, 9, 10, 11);
-    r1 = __builtin_shufflevector (u1, u5, 0, 1, 2, 3, 8, 9, 10, 11);
-    r2 = __builtin_shufflevector (u2, u6, 0, 1, 2, 3, 8, 9, 10, 11);
-    r3 = __builtin_shufflevector (u3, u7, 0, 1, 2, 3, 8, 9, 10, 11);
-    r4 = __builtin_shufflevector (u0, u4, 4, 5, 6, 7, 12, 13, 14, 15);
-    r5 = __builtin_shufflevector (u1, u5, 4, 5, 6, 7, 12, 13, 14, 15);
-    r6 = __builtin_shufflevector (u2, u6, 4, 5, 6, 7, 12, 13, 14, 15);
-    r7 = __builtin_shufflevector (u3, u7, 4, 5, 6, 7, 12, 13, 14, 15);
-    s = s + r0 * r0;
-    s = s + r1 * r1;
-    s = s + r2 * r2;
-    s = s + r3 * r3;
-    s = s + r4 * r4;
-    s = s + r5 * r5;
-    s = s + r6 * r6;
-    s = s + r7 * r7;
-  }
-  rs->s = s;
-  rs->j = j;
-}
-
-/* Completes the sums and gives each row its new G_r (stored) and its
- * multiplier, into @mult */
-SM_ALWAYS_INLINE void
-rowwise_finish (const F32Step * c, RowwiseSums * rs, float *restrict mult)
-{
-  const SmOptimArgs *a = c->a;
-  guint32 cols = a->cols, j, b;
-  const float *const *g = rs->g;
-  float G[ROWWISE_BATCH], m[ROWWISE_BATCH];
-  SmF32x8 s;
-
-  rowwise_columns (rs, cols, G_MAXUINT32);
-  s = rs->s;
-  for (j = rs->j; j < cols; j++) {
-    SmF32x8 cj = { g[0][j], g[1][j], g[2][j], g[3][j], g[4][j], g[5][j],
-      g[6][j], g[7][j]
-    };
-
-    s = s + cj * cj;
-  }
-  for (b = 0; b < ROWWISE_BATCH; b++)
-    G[b] = b < rs->nb ? a->state0[c->grp->row[rs->d + b]] : 0.0f;
-  /* the shared arithmetic, lane by lane (vectorised) */
-  for (b = 0; b < ROWWISE_BATCH; b++) {
-    G[b] = sm_optim_rowwise_state (G[b], s[b], cols, FALSE);
-    m[b] = (float) sm_optim_rowwise_mult (a->lr, a->eps, G[b], FALSE);
-  }
-  for (b = 0; b < rs->nb; b++) {
-    a->state0[c->grp->row[rs->d + b]] = G[b];
-    mult[b] = m[b];
-  }
-}
-
-SM_ALWAYS_INLINE void
-step_groups_rowwise_f32 (const F32Step * c, float *gbuf, guint32 first,
-    guint32 end)
-{
-  const SmOptimArgs *a = c->a;
-  guint32 cols = a->cols, pf = c->prefetch, far = c->prefetch_far, d, j;
-  /* blocks of columns of the next batch's sums after each row's write:
-   * all of them within the batch */
-  guint32 blocks = (cols / 8 + ROWWISE_BATCH - 1) / ROWWISE_BATCH;
-  /* the multipliers of this batch [0] and the next [1] */
-  float mult[2][ROWWISE_BATCH];
-  /* the write's scratch row, after the sums' */
-  float *scratch = gbuf + (gsize) ROWWISE_BATCH * cols;
-  RowwiseSums rs;
-
-  if (first >= end)
-    return;
-  for (d = first; d < MIN (end, first + ROWWISE_GRAD_AHEAD); d++) {
-    prefetch_grad (c, d);
-    __builtin_prefetch (a->state0 + c->grp->row[d], 1, 3);
-  }
-  for (d = first; d < MIN (end, first + far); d++)
-    prefetch_row (c, d, d >= first + pf);
-  rowwise_start (c, &rs, gbuf, first, MIN (ROWWISE_BATCH, end - first));
-  rowwise_finish (c, &rs, mult[1]);
-  for (d = first; d < end; d++) {
-    guint32 b = (d - first) % ROWWISE_BATCH;
-    guint64 r = c->grp->row[d];
-    float *restrict w = (float *) (c->matrix + r * a->row_bytes);
-    const float *restrict g;
-    float mu;
-
-    if (b == 0) {
-      memcpy (mult[0], mult[1], sizeof mult[0]);
-      if (d + ROWWISE_BATCH < end)
-        rowwise_start (c, &rs, gbuf, d + ROWWISE_BATCH,
-            MIN (ROWWISE_BATCH, end - d - ROWWISE_BATCH));
-    }
-    if (d + far < end)
-      prefetch_row (c, d + far, TRUE);
-    if (d + pf < end)
-      prefetch_row (c, d + pf, FALSE);
-    if (d + ROWWISE_GRAD_AHEAD < end) {
-      prefetch_grad (c, d + ROWWISE_GRAD_AHEAD);
-      __builtin_prefetch (a->state0 + c->grp->row[d + ROWWISE_GRAD_AHEAD],
-          1, 3);
-    }
-    mu = mult[0][b];
-    g = grad_row (c, d, w, scratch);
-    for (j = 0; j < cols; j++)
-      w[j] = w[j] - mu * (0.0f + g[j]);
-    /* the next batch's sums, a few columns at a time (this batch is
-     * whole when there is a next one) */
-    if (d - b + ROWWISE_BATCH < end) {
-      if (b + 1 < ROWWISE_BATCH)
-        rowwise_columns (&rs, cols, blocks);
-      else
-        rowwise_finish (c, &rs, mult[1]);
-    }
-  }
-}
-
 /* distinct rows [first, end) on this thread. Also built for AVX2 (chosen
  * at load time where the CPU has it): twice the lanes for adagrad's and
  * adam's sqrt and division. Same results: no FMA (-ffp-contract=off, and
@@ -541,17 +369,12 @@ __attribute__ ((target_clones ("avx2", "default")))
 static void
 step_range_f32 (const F32Step * c, guint32 first, guint32 end)
 {
-  /* rowwise-adagrad: a batch's rows and the write's */
-  gsize need = (gsize) c->a->cols * (c->a->optimizer ==
-      SM_OPTIM_ROWWISE_ADAGRAD ? ROWWISE_BATCH + 1 : 1);
+  gsize need = c->a->cols;
   float stack[STACK_FLOATS];
   /* only rows wider than the stack scratch allocate */
   float *g = need <= STACK_FLOATS ? stack : g_new (float, need);
 
-  if (c->a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
-    step_groups_rowwise_f32 (c, g, first, end);
-  else
-    step_groups_f32 (c, g, first, end);
+  step_groups_f32 (c, g, first, end);
   if (g != stack)
     g_free (g);
 }

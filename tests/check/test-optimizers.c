@@ -279,8 +279,9 @@ GST_END_TEST;
  * rows that occur once straight from their gradient row: distinct rows
  * (no duplicates at all), a few duplicates, -0.0, NaN and infinite
  * gradients, weight decay, rows wider than its stack scratch, an update
- * big enough for the worker pool, and one of 12 distinct rows (less than
- * two of rowwise-adagrad's batches of 8, the second one short).
+ * big enough for the worker pool, and one of 12 distinct rows. Column
+ * counts with a tail after the whole blocks of eight (37, 1100) and
+ * without one (64), for rowwise-adagrad's sum of squares.
  * __i__: optimizer x case. */
 GST_START_TEST (test_optimizer_f32_paths)
 {
@@ -288,7 +289,7 @@ GST_START_TEST (test_optimizer_f32_paths)
   guint64 s = 77 + __i__;
   guint64 rows = kase == 3 ? 5000 : 301;
   guint cols = kase == 2 ? 1100 : kase == 3 ? 64 : 37;
-  /* case 4: fewer distinct rows than two of rowwise-adagrad's batches */
+  /* case 4: a short update, 12 distinct rows */
   gsize n = kase == 3 ? 4000 : kase == 4 ? 13 : 150, i;
   guint8 *initial = g_malloc (rows * cols * 4);
   float *grads = g_new (float, n * cols);

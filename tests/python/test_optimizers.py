@@ -118,9 +118,7 @@ def reference_step(W, state, t, idx, grads, mdtype, gdtype, opt, p,
             d = (np.sqrt(G.astype(T)).astype(T) + eps).astype(T)
             w = (w - (lr * (g / d).astype(T)).astype(T)).astype(T)
         elif opt == "rowwise-adagrad":
-            s = T(0)
-            for j in range(cols):
-                s = T(s + T(g[j] * g[j]))
+            s = rowwise_sum_sq(g, T)
             mean = T(np.float64(s) / cols)
             G = np.float32(T(T(state["G"][r, 0]) + mean))
             state["G"][r, 0] = G
@@ -137,6 +135,23 @@ def reference_step(W, state, t, idx, grads, mdtype, gdtype, opt, p,
             w = (w - (T(step) * (m.astype(T) / d).astype(T)).astype(T)).astype(T)
         W[r] = store(w.astype(np.float64), mdtype)
     return len(keep), d_inv, d_nf
+
+
+def rowwise_sum_sq(g, T):
+    """sum_j g_j^2 in the order the library defines (kernels/
+    optimizer-kernels.h): eight partial sums over the whole blocks of eight
+    columns (lane k: columns k, k + 8, ...), combined as
+    ((0 + 4) + (2 + 6)) + ((1 + 5) + (3 + 7)), then the remaining columns
+    in order; every operation rounded to T."""
+    cols = len(g)
+    blocks = cols // 8 * 8
+    p = [T(0)] * 8
+    for j in range(blocks):
+        p[j % 8] = T(p[j % 8] + T(g[j] * g[j]))
+    s = T(T(T(p[0] + p[4]) + T(p[2] + p[6])) + T(T(p[1] + p[5]) + T(p[3] + p[7])))
+    for j in range(blocks, cols):
+        s = T(s + T(g[j] * g[j]))
+    return s
 
 
 def new_state(opt, rows, cols):
@@ -207,7 +222,7 @@ P = {"lr": 0.05, "eps": 1e-8, "b1": 0.9, "b2": 0.999, "wd": 0.0}
 
 @pytest.mark.parametrize("opt", OPTS)
 def test_every_dtype_pair_matches_reference(opt):
-    rows, cols = 40, 7
+    rows, cols = 40, 19             # two whole blocks of 8 and a tail
     rng = np.random.default_rng(hash(opt) % 1000)
     checked = 0
     for mdtype in DTYPES:
