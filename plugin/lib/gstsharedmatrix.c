@@ -966,7 +966,8 @@ validate_update (GstSharedMatrix * self, const SmUpdatePlan * plan,
       if (*skip == NULL)
         *skip = g_malloc0 (plan->n);
       (*skip)[i] = 1;
-    }
+    } else
+      sm_row_tracking_prefetch (&self->tracking, r);
   }
   result->rows_applied = plan->n - result->rows_dropped_invalid -
       result->rows_dropped_non_finite;
