@@ -52,9 +52,15 @@ enum
 typedef struct
 {
   unsigned char *matrix;        /* rows x row_bytes */
-  float *state0;                /* adagrad G (rows x cols), rowwise-adagrad
-                                 * G_r (rows), adam m (rows x cols) */
-  float *state1;                /* adam v (rows x cols) */
+  /* The state, row by row: a row's values of every slot side by side
+   * (adam: its m then its v, 2 x cols floats), so a step reads and writes
+   * one block of state per row, not one per slot. Row r's values of
+   * slot 0 start at state0 + r * state_stride, of slot 1 at
+   * state1 + r * state_stride. */
+  float *state0;                /* adagrad G (cols per row), rowwise-adagrad
+                                 * G_r (1), adam m (cols) */
+  float *state1;                /* adam v (cols) */
+  uint64_t state_stride;        /* floats from one row's state to the next */
   const unsigned char *grads;   /* gradient rows of grad_dtype */
   const uint64_t *rows;         /* n_groups destination rows */
   const uint32_t *group_start;  /* n_groups + 1 offsets */
@@ -228,7 +234,7 @@ sm_optim_rowwise_body (unsigned block_x, unsigned grid_x, unsigned thread_x,
     uint64_t blocks = a->cols / SM_OPTIM_ROWWISE_LANES *
         SM_OPTIM_ROWWISE_LANES;
     double part[SM_OPTIM_ROWWISE_LANES] = { 0.0 }, sum = 0.0;
-    float G;
+    float *G_r = a->state0 + a->rows[grp] * a->state_stride, G;
     uint64_t j;
 
     /* in the order sm_optim_rowwise_reduce () describes */
@@ -249,8 +255,8 @@ sm_optim_rowwise_body (unsigned block_x, unsigned grid_x, unsigned thread_x,
     }
     if (blocks == a->cols)
       sum = sm_optim_rowwise_reduce (part, wide);
-    G = sm_optim_rowwise_state (a->state0[a->rows[grp]], sum, a->cols, wide);
-    a->state0[a->rows[grp]] = G;
+    G = sm_optim_rowwise_state (*G_r, sum, a->cols, wide);
+    *G_r = G;
     a->row_mult[grp] = sm_optim_rowwise_mult (a->lr, a->eps, G, wide);
   }
 }
@@ -274,7 +280,7 @@ sm_optim_body (unsigned block_x, unsigned block_y, unsigned grid_x,
 
     for (j = (uint64_t) block_y * dim_x + thread_x; j < a->cols;
         j += (uint64_t) grid_y * dim_x) {
-      uint64_t e = r * a->cols + j;
+      uint64_t e = r * a->state_stride + j;
       double w = sm_optim_load (row + j * dsize, a->dtype);
       double g = sm_optim_grad (a, grp, j, w, wide);
       float *s0 = a->optimizer == SM_OPTIM_ADAGRAD ||

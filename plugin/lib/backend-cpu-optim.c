@@ -72,6 +72,9 @@ typedef struct
 {
   float *data;                  /* n floats, NULL when n == 0 */
   gsize n;
+  guint64 rows;                 /* n = rows x slots x width */
+  guint slots;
+  gsize width;
   gsize mapped;                 /* sm_cpu_alloc_zeroed () */
   SmUpdateGrouping grouping;    /* every dtype pair but float32/float32 */
   double *row_mult;             /* generic rowwise-adagrad path */
@@ -81,9 +84,12 @@ typedef struct
 } CpuOptimState;
 
 gpointer
-sm_cpu_state_create (gpointer storage, gsize n_floats, GError ** error)
+sm_cpu_state_create (gpointer storage, guint n_slots, gsize width,
+    GError ** error)
 {
   CpuOptimState *st = g_new0 (CpuOptimState, 1);
+  guint64 rows = sm_cpu_storage_shape (storage)->rows;
+  gsize n_floats = rows * n_slots * width;
 
   if (n_floats > 0) {
     /* like the matrix: zeroed, untouched, huge pages when big (the steps
@@ -99,6 +105,9 @@ sm_cpu_state_create (gpointer storage, gsize n_floats, GError ** error)
     }
   }
   st->n = n_floats;
+  st->rows = rows;
+  st->slots = n_slots;
+  st->width = width;
   sm_update_grouping_init (&st->grouping);
   return st;
 }
@@ -122,14 +131,39 @@ sm_cpu_state_destroy (gpointer storage, gpointer state)
   g_free (st);
 }
 
+/* Copies the state between its rows (the storage) and its slots
+ * (@by_slot: slot 0's rows, then slot 1's), in the direction @to_slots */
+static void
+copy_state (CpuOptimState * st, float *by_slot, gboolean to_slots)
+{
+  gsize bytes = st->width * sizeof (float);
+  guint64 r;
+  guint k;
+
+  if (st->slots == 1) {
+    if (to_slots)
+      memcpy (by_slot, st->data, st->n * sizeof (float));
+    else
+      memcpy (st->data, by_slot, st->n * sizeof (float));
+    return;
+  }
+  for (k = 0; k < st->slots; k++)
+    for (r = 0; r < st->rows; r++) {
+      float *row = st->data + (r * st->slots + k) * st->width;
+      float *slot = by_slot + (k * st->rows + r) * st->width;
+
+      if (to_slots)
+        memcpy (slot, row, bytes);
+      else
+        memcpy (row, slot, bytes);
+    }
+}
+
 gboolean
 sm_cpu_state_read (gpointer storage, gpointer state, float *dest,
     GError ** error)
 {
-  CpuOptimState *st = state;
-
-  if (st->n)
-    memcpy (dest, st->data, st->n * sizeof (float));
+  copy_state (state, dest, TRUE);
   return TRUE;
 }
 
@@ -137,10 +171,7 @@ gboolean
 sm_cpu_state_write (gpointer storage, gpointer state, const float *src,
     GError ** error)
 {
-  CpuOptimState *st = state;
-
-  if (st->n)
-    memcpy (st->data, src, st->n * sizeof (float));
+  copy_state (state, (float *) src, FALSE);
   return TRUE;
 }
 
@@ -239,12 +270,13 @@ prefetch_row (const F32Step * c, guint32 d, gboolean far)
 #define PF(p, n) G_STMT_START { if (far) PREFETCH_BYTES (p, n, 0, 1); \
     else PREFETCH_BYTES (p, n, 1, 3); } G_STMT_END
   PF (c->matrix + r * a->row_bytes, a->row_bytes);
-  if (a->optimizer == SM_OPTIM_ADAGRAD || a->optimizer == SM_OPTIM_ADAM)
-    PF (a->state0 + r * a->cols, srow);
+  /* a row's state is one block (adam: m and v side by side) */
+  if (a->optimizer == SM_OPTIM_ADAGRAD)
+    PF (a->state0 + r * a->state_stride, srow);
   if (a->optimizer == SM_OPTIM_ADAM)
-    PF (a->state1 + r * a->cols, srow);
+    PF (a->state0 + r * a->state_stride, 2 * srow);
   if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
-    PF (a->state0 + r, sizeof (float));
+    PF (a->state0 + r * a->state_stride, sizeof (float));
 #undef PF
 }
 
@@ -276,8 +308,9 @@ rowwise_mult (const SmOptimArgs * a, guint64 r, const float *restrict g)
       (part[3] + part[7]));
   for (j = blocks; j < cols; j++)
     sum = sum + g[j] * g[j];
-  G = sm_optim_rowwise_state (a->state0[r], sum, cols, FALSE);
-  a->state0[r] = G;
+  G = sm_optim_rowwise_state (a->state0[r * a->state_stride], sum, cols,
+      FALSE);
+  a->state0[r * a->state_stride] = G;
   return (float) sm_optim_rowwise_mult (a->lr, a->eps, G, FALSE);
 }
 
@@ -295,7 +328,7 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
         w[j] = w[j] - lr * (0.0f + g[j]);
       break;
     case SM_OPTIM_ADAGRAD:{
-      float *restrict G = a->state0 + r * cols;
+      float *restrict G = a->state0 + r * a->state_stride;
 
       for (j = 0; j < cols; j++) {
         float gj = 0.0f + g[j];
@@ -314,8 +347,8 @@ step_row (const SmOptimArgs * a, guint64 r, float *restrict w,
       break;
     }
     default:{                  /* adam */
-      float *restrict m = a->state0 + r * cols;
-      float *restrict v = a->state1 + r * cols;
+      float *restrict m = a->state0 + r * a->state_stride;
+      float *restrict v = a->state1 + r * a->state_stride;
       float c1 = (float) a->one_minus_beta1, c2 = (float) a->one_minus_beta2;
       float ss = (float) a->step_size;
 
@@ -475,11 +508,8 @@ sm_cpu_optimizer_step (gpointer storage, gpointer state,
   /* the library refuses updates of more occurrences (optimizer.c) */
   g_assert (u->n <= SM_UPDATE_GROUPING_MAX_N);
 
-  sm_optim_args_init (&a, shape, plan);
+  sm_optim_args_init (&a, shape, plan, st->data);
   a.matrix = sm_cpu_storage_data (s);
-  a.state0 = st->data;
-  a.state1 = plan->optimizer == SM_OPTIM_ADAM ?
-      st->data + shape->rows * shape->cols : NULL;
   a.grads = u->deltas;
 
   if (a.dtype == SM_DTYPE_FLOAT32 && a.grad_dtype == SM_DTYPE_FLOAT32) {

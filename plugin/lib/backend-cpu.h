@@ -33,7 +33,7 @@ gpointer sm_cpu_alloc_zeroed (gsize n, gsize elem_size, gsize * mapped);
 void sm_cpu_free_zeroed (gpointer data, gsize mapped);
 
 /* The optimizer operations of sm_backend_cpu (backend-cpu-optim.c). */
-gpointer sm_cpu_state_create (gpointer storage, gsize n_floats,
+gpointer sm_cpu_state_create (gpointer storage, guint n_slots, gsize width,
     GError ** error);
 void sm_cpu_state_destroy (gpointer storage, gpointer state);
 gboolean sm_cpu_state_read (gpointer storage, gpointer state, float *dest,

@@ -901,7 +901,9 @@ failed:
 typedef struct
 {
   float *dev;                   /* n floats of device memory, NULL when 0 */
-  gsize n;
+  gsize n;                      /* rows x slots x width */
+  guint slots;
+  gsize width;
   SmUpdateGrouping grouping;
   guint32 *starts;              /* a chunk's group offsets, rebased */
   gsize starts_capacity;
@@ -924,11 +926,13 @@ cuda_state_destroy (gpointer storage, gpointer state)
 }
 
 static gpointer
-cuda_state_create (gpointer storage, gsize n_floats, GError ** error)
+cuda_state_create (gpointer storage, guint n_slots, gsize width,
+    GError ** error)
 {
   CudaStorage *s = storage;
   CudaOptimState *st;
   GError *cause = NULL;
+  gsize n_floats = s->shape.rows * n_slots * width;
   SmFillArgs fill;
   cudaError_t err;
 
@@ -936,6 +940,8 @@ cuda_state_create (gpointer storage, gsize n_floats, GError ** error)
     return NULL;
   st = g_new0 (CudaOptimState, 1);
   st->n = n_floats;
+  st->slots = n_slots;
+  st->width = width;
   sm_update_grouping_init (&st->grouping);
   if (n_floats == 0)
     return st;
@@ -974,6 +980,40 @@ failed:
   return NULL;
 }
 
+/* Queues the copy of the state between the device (its rows) and
+ * @by_slot on the host (slot 0's rows, then slot 1's): a strided copy per
+ * slot, or one plain copy when there is one slot (rowwise-adagrad's rows
+ * are 4 bytes: a strided copy of those would crawl). */
+static gboolean
+copy_state (CudaStorage * s, CudaOptimState * st, float *by_slot,
+    gboolean to_host, GError ** cause)
+{
+  gsize rows = st->n / (st->slots * st->width), bytes = st->width * 4;
+  gsize dev_pitch = st->slots * bytes;
+  enum cudaMemcpyKind kind = to_host ? cudaMemcpyDeviceToHost :
+      cudaMemcpyHostToDevice;
+  guint k;
+
+  for (k = 0; k < st->slots; k++) {
+    float *host = by_slot + k * rows * st->width;
+    float *dev = st->dev + k * st->width;
+    void *dst = to_host ? (void *) host : (void *) dev;
+    const void *src = to_host ? (const void *) dev : (const void *) host;
+    gboolean ok;
+
+    if (st->slots == 1)
+      ok = CUDA_CHECK (cudaMemcpyAsync (dst, src, st->n * 4, kind,
+              s->stream), cause);
+    else
+      ok = CUDA_CHECK (cudaMemcpy2DAsync (dst, to_host ? bytes : dev_pitch,
+              src, to_host ? dev_pitch : bytes, bytes, rows, kind,
+              s->stream), cause);
+    if (!ok)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 cuda_state_read (gpointer storage, gpointer state, float *dest,
     GError ** error)
@@ -987,8 +1027,7 @@ cuda_state_read (gpointer storage, gpointer state, float *dest,
   if (st->n == 0)
     return TRUE;
   if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
-      !CUDA_CHECK (cudaMemcpyAsync (dest, st->dev, st->n * sizeof (float),
-              cudaMemcpyDeviceToHost, s->stream), &cause) ||
+      !copy_state (s, st, dest, TRUE, &cause) ||
       !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
     return storage_failed (s, "read the optimizer state of", FALSE, cause,
         error);
@@ -1008,8 +1047,7 @@ cuda_state_write (gpointer storage, gpointer state, const float *src,
   if (st->n == 0)
     return TRUE;
   if (!CUDA_CHECK (cudaSetDevice (s->device), &cause) ||
-      !CUDA_CHECK (cudaMemcpyAsync (st->dev, src, st->n * sizeof (float),
-              cudaMemcpyHostToDevice, s->stream), &cause) ||
+      !copy_state (s, st, (float *) src, FALSE, &cause) ||
       !CUDA_CHECK (cudaStreamSynchronize (s->stream), &cause))
     return storage_failed (s, "write the optimizer state of", TRUE, cause,
         error);
@@ -1057,11 +1095,8 @@ cuda_optimizer_step (gpointer storage, gpointer state,
     st->starts = g_new (guint32, st->starts_capacity);
   }
 
-  sm_optim_args_init (&args, &s->shape, plan);
+  sm_optim_args_init (&args, &s->shape, plan, st->dev);
   args.matrix = s->data;
-  args.state0 = st->dev;
-  args.state1 = plan->optimizer == SM_OPTIM_ADAM ?
-      st->dev + s->shape.rows * s->shape.cols : NULL;
 
   while (g0 < g->n_groups) {
     Slot *slot = next_slot (s);

@@ -9,12 +9,35 @@
 #include "backend.h"
 #include "optimizer-kernels.h"
 
-/* Everything but the pointers to the matrix, the state and the grouping. */
+/* The optimizer state's shape (backend.h, state_create): how many slots
+ * @optimizer keeps (adagrad and rowwise-adagrad 1, adam 2, sgd none) ... */
+static inline guint
+sm_optim_state_slots (int optimizer)
+{
+  return optimizer == SM_OPTIM_ADAM ? 2 : optimizer == SM_OPTIM_ADAGRAD ||
+      optimizer == SM_OPTIM_ROWWISE_ADAGRAD ? 1 : 0;
+}
+
+/* ... and how many values a slot holds per row */
+static inline gsize
+sm_optim_state_width (int optimizer, guint cols)
+{
+  return optimizer == SM_OPTIM_ROWWISE_ADAGRAD ? 1 : cols;
+}
+
+/* Everything but the pointers to the matrix and the grouping; @state is
+ * the backend's state (state_create), laid out as SmOptimArgs says. */
 static inline void
 sm_optim_args_init (SmOptimArgs * a, const SmShape * shape,
-    const SmOptimPlan * plan)
+    const SmOptimPlan * plan, float *state)
 {
+  guint slots = sm_optim_state_slots (plan->optimizer);
+  gsize width = sm_optim_state_width (plan->optimizer, shape->cols);
+
   memset (a, 0, sizeof *a);
+  a->state0 = slots > 0 ? state : NULL;
+  a->state1 = slots > 1 ? state + width : NULL;
+  a->state_stride = slots * width;
   a->row_bytes = shape->row_bytes;
   a->cols = shape->cols;
   a->dtype = shape->dtype;

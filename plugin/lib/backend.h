@@ -38,9 +38,7 @@ typedef struct
 /* One validated gradient update for an optimizer step (optimizer.c): the
  * occurrences of @update (its op unused) are summed per row and stepped as
  * kernels/optimizer-kernels.h defines. @optimizer is an SM_OPTIM_* value
- * other than none; the state (see state_create) is laid out as slot 0
- * (adagrad G, rowwise-adagrad G_r, adam m) followed by slot 1 (adam v),
- * rows x cols floats each (rows for rowwise-adagrad). */
+ * other than none; its state is the one state_create made for it. */
 typedef struct
 {
   SmUpdatePlan update;
@@ -79,10 +77,15 @@ typedef struct
    * still must not read such data after it returns. */
   GstAllocator *(*staging_allocator) (gpointer storage);
   /* Optional, all or none (NULL: the backend has no optimizers).
-   * Optimizer state: @n_floats float32 values, zero-filled, in the
-   * backend's memory (n_floats may be 0: sgd keeps no state, but the
-   * handle holds the step's workspace). read/write copy all of them. */
-  gpointer (*state_create) (gpointer storage, gsize n_floats,
+   * Optimizer state: @n_slots slots (adagrad G, rowwise-adagrad G_r,
+   * adam m; adam v) of @width float32 values per matrix row, zero-filled,
+   * in the backend's memory, stored row by row as SmOptimArgs
+   * (kernels/optimizer-kernels.h) describes (n_slots may be 0: sgd keeps
+   * no state, but the handle holds the step's workspace). read/write copy
+   * all of them slot by slot, as the library shows them
+   * (gst_shared_matrix_get_optimizer_state (), checkpoints): slot 0's
+   * rows x width values, then slot 1's. */
+  gpointer (*state_create) (gpointer storage, guint n_slots, gsize width,
       GError ** error);
   void (*state_destroy) (gpointer storage, gpointer state);
   gboolean (*state_read) (gpointer storage, gpointer state, float *dest,

@@ -44,7 +44,7 @@
 
 #include "gstsharedmatrix-private.h"
 #include "npy.h"
-#include "optimizer-kernels.h"
+#include "backend-optim.h"
 #include "update-grouping.h"
 
 G_STATIC_ASSERT ((int) GST_SHARED_MATRIX_OPTIMIZER_SGD == SM_OPTIM_SGD);
@@ -183,22 +183,11 @@ static guint
 layout (GstSharedMatrixOptimizer optimizer, const SmShape * shape,
     gsize * n_floats)
 {
-  gsize elems = shape->rows * shape->cols;
+  guint slots = sm_optim_state_slots (optimizer);
 
-  switch (optimizer) {
-    case GST_SHARED_MATRIX_OPTIMIZER_ADAGRAD:
-      *n_floats = elems;
-      return 1;
-    case GST_SHARED_MATRIX_OPTIMIZER_ROWWISE_ADAGRAD:
-      *n_floats = shape->rows;
-      return 1;
-    case GST_SHARED_MATRIX_OPTIMIZER_ADAM:
-      *n_floats = 2 * elems;
-      return 2;
-    default:
-      *n_floats = 0;
-      return 0;
-  }
+  *n_floats = shape->rows * slots * sm_optim_state_width (optimizer,
+      shape->cols);
+  return slots;
 }
 
 /* A new zeroed optimizer on the backend, or NULL with @error. */
@@ -228,7 +217,8 @@ optimizer_new (GstSharedMatrix * self, GstSharedMatrixOptimizer kind,
         shape->rows, shape->cols);
     return NULL;
   }
-  state = ops->state_create (sm_matrix_storage (self), n_floats, error);
+  state = ops->state_create (sm_matrix_storage (self), n_slots,
+      sm_optim_state_width (kind, shape->cols), error);
   if (state == NULL) {
     g_prefix_error (error, "Cannot create the %s optimizer state: ",
         optimizer_name (kind));

@@ -160,6 +160,64 @@ GST_START_TEST (test_cuda_ops_match_cpu)
 
 GST_END_TEST;
 
+/* Optimizer steps on the GPU: the same gradients on a CPU and a CUDA matrix
+ * give the same matrix and the same state, slot by slot (adam's m and v
+ * live side by side per row on the device and are read back strided). */
+GST_START_TEST (test_cuda_optimizers_match_cpu)
+{
+  int opt = 1 + __i__ / 4, dtype = __i__ % 4;
+  guint64 s = 700 + __i__, rows = 301;
+  guint cols = 45, k, slot;
+  gsize n = 400, i;
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
+  guint8 *grads = g_malloc (n * cols * test_ref_dtype_size (dtype));
+  gint64 *idx = g_new (gint64, n);
+  GstSharedMatrixOptimizerParams params;
+  GstSharedMatrix *cpu, *gpu;
+
+  test_rng_fill (initial, rows * cols, dtype, &s, FALSE);
+  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
+      initial);
+  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
+      initial);
+  fail_unless (gst_shared_matrix_set_optimizer (cpu, opt, NULL));
+  fail_unless (gst_shared_matrix_set_optimizer (gpu, opt, NULL));
+  gst_shared_matrix_optimizer_params_init (&params);
+  for (k = 0; k < 5; k++) {
+    /* duplicates in every update; weight decay in the odd ones */
+    for (i = 0; i < n; i++)
+      idx[i] = i % 5 ? (gint64) test_rng_below (&s, rows) : 7;
+    test_rng_fill (grads, n * cols, dtype, &s, FALSE);
+    params.weight_decay = k % 2 ? 0.01 : 0.0;
+    fail_unless (gst_shared_matrix_apply_gradients (cpu, idx, n,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64, grads, dtype, &params, NULL,
+            NULL, NULL));
+    fail_unless (gst_shared_matrix_apply_gradients (gpu, idx, n,
+            GST_SHARED_MATRIX_INDEX_TYPE_INT64, grads, dtype, &params, NULL,
+            NULL, NULL));
+  }
+  assert_same_matrix (cpu, gpu, "optimizer step");
+  for (slot = 0; slot < gst_shared_matrix_get_optimizer_n_slots (cpu);
+      slot++) {
+    GBytes *a = gst_shared_matrix_get_optimizer_state (cpu, slot,
+        GST_SHARED_MATRIX_FORMAT_RAW, NULL, NULL);
+    GBytes *b = gst_shared_matrix_get_optimizer_state (gpu, slot,
+        GST_SHARED_MATRIX_FORMAT_RAW, NULL, NULL);
+
+    fail_unless (a && b);
+    assert_same (a, b, GST_SHARED_MATRIX_DTYPE_FLOAT32, "optimizer state");
+    g_bytes_unref (a);
+    g_bytes_unref (b);
+  }
+  gst_object_unref (cpu);
+  gst_object_unref (gpu);
+  g_free (initial);
+  g_free (grads);
+  g_free (idx);
+}
+
+GST_END_TEST;
+
 /* Delta snapshots on the GPU: the same updates on a CPU and a CUDA matrix
  * (after set_value, which writes every row) give identical deltas. */
 GST_START_TEST (test_cuda_delta_matches_cpu)
@@ -743,6 +801,7 @@ cuda_suite (void)
   tcase_set_timeout (tc, 300);
   tcase_add_loop_test (tc, test_cuda_ops_match_cpu, 0, 96);
   tcase_add_loop_test (tc, test_cuda_delta_matches_cpu, 0, 8);
+  tcase_add_loop_test (tc, test_cuda_optimizers_match_cpu, 0, 16);
   tcase_add_test (tc, test_cuda_policies);
   tcase_add_test (tc, test_cuda_big_update_chunked);
   tcase_add_test (tc, test_cuda_many_updates_in_flight);

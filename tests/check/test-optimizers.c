@@ -35,13 +35,18 @@ configure (void)
   mock_cuda_configure (&c);
 }
 
-static gsize
-state_floats (int opt, const SmShape * shape)
+/* the state's slots and their values per matrix row (backend.h) */
+static guint
+state_slots (int opt)
 {
-  gsize e = shape->rows * shape->cols;
+  return opt == SM_OPTIM_ADAM ? 2 : opt == SM_OPTIM_ADAGRAD ||
+      opt == SM_OPTIM_ROWWISE_ADAGRAD ? 1 : 0;
+}
 
-  return opt == SM_OPTIM_ADAGRAD ? e : opt == SM_OPTIM_ROWWISE_ADAGRAD ?
-      shape->rows : opt == SM_OPTIM_ADAM ? 2 * e : 0;
+static gsize
+state_width (int opt, const SmShape * shape)
+{
+  return opt == SM_OPTIM_ROWWISE_ADAGRAD ? 1 : shape->cols;
 }
 
 typedef struct
@@ -51,8 +56,9 @@ typedef struct
   gpointer cpu, cpu_state, cuda, cuda_state;
   /* the emulated kernels' matrix and state, host memory */
   guint8 *emu;
-  float *emu_state;
-  gsize n_floats;
+  float *emu_state;             /* row by row, as the kernels keep it */
+  guint slots;
+  gsize width, n_floats;
   guint step;
 } Three;
 
@@ -68,16 +74,20 @@ three_init (Three * t, guint64 rows, guint cols, int dtype, int opt,
   t->shape.row_bytes = (gsize) cols * sm_dtype_size (dtype);
   t->opt = opt;
   t->step = 0;
-  t->n_floats = state_floats (opt, &t->shape);
+  t->slots = state_slots (opt);
+  t->width = state_width (opt, &t->shape);
+  t->n_floats = rows * t->slots * t->width;
   t->cpu = sm_backend_cpu.create (&t->shape, -1, &err);
   g_assert_no_error (err);
   t->cuda = sm_backend_cuda.create (&t->shape, -1, &err);
   g_assert_no_error (err);
   fail_unless (sm_backend_cpu.write (t->cpu, initial, NULL));
   fail_unless (sm_backend_cuda.write (t->cuda, initial, NULL));
-  t->cpu_state = sm_backend_cpu.state_create (t->cpu, t->n_floats, &err);
+  t->cpu_state = sm_backend_cpu.state_create (t->cpu, t->slots, t->width,
+      &err);
   g_assert_no_error (err);
-  t->cuda_state = sm_backend_cuda.state_create (t->cuda, t->n_floats, &err);
+  t->cuda_state = sm_backend_cuda.state_create (t->cuda, t->slots, t->width,
+      &err);
   g_assert_no_error (err);
   t->emu = g_memdup2 (initial, rows * t->shape.row_bytes);
   t->emu_state = g_new0 (float, MAX (t->n_floats, 1));
@@ -128,7 +138,8 @@ three_step (Three * t, const SmUpdatePlan * u, double lr, double wd,
   memset (&a, 0, sizeof a);
   a.matrix = t->emu;
   a.state0 = t->emu_state;
-  a.state1 = t->opt == SM_OPTIM_ADAM ? t->emu_state + t->n_floats / 2 : NULL;
+  a.state1 = t->slots > 1 ? t->emu_state + t->width : NULL;
+  a.state_stride = t->slots * t->width;
   a.grads = u->deltas;
   a.rows = g.rows;
   a.group_start = g.group_start;
@@ -159,6 +170,9 @@ three_assert_same (Three * t, const gchar * what)
   guint8 *m1 = g_malloc (bytes), *m2 = g_malloc (bytes);
   float *s1 = g_new0 (float, MAX (t->n_floats, 1));
   float *s2 = g_new0 (float, MAX (t->n_floats, 1));
+  float *emu = g_new0 (float, MAX (t->n_floats, 1));
+  guint64 r;
+  guint k;
 
   fail_unless (sm_backend_cpu.read (t->cpu, m1, NULL));
   fail_unless (sm_backend_cuda.read (t->cuda, m2, NULL));
@@ -170,7 +184,12 @@ three_assert_same (Three * t, const gchar * what)
   fail_unless (memcmp (m1, m2, bytes) == 0,
       "%s: CPU backend and CUDA backend (mock runtime) differ (matrix)",
       what);
-  fail_unless (memcmp (s1, t->emu_state, t->n_floats * 4) == 0,
+  /* the backends read the state slot by slot */
+  for (k = 0; k < t->slots; k++)
+    for (r = 0; r < t->shape.rows; r++)
+      memcpy (emu + (k * t->shape.rows + r) * t->width,
+          t->emu_state + (r * t->slots + k) * t->width, t->width * 4);
+  fail_unless (memcmp (s1, emu, t->n_floats * 4) == 0,
       "%s: CPU backend and emulated kernels differ (state)", what);
   fail_unless (memcmp (s1, s2, t->n_floats * 4) == 0,
       "%s: CPU backend and CUDA backend differ (state)", what);
@@ -178,6 +197,7 @@ three_assert_same (Three * t, const gchar * what)
   g_free (m2);
   g_free (s1);
   g_free (s2);
+  g_free (emu);
 }
 
 static const gchar *const opt_names[] = { "none", "sgd", "adagrad",

@@ -102,6 +102,9 @@ cudaError_t cudaEventSynchronize (cudaEvent_t event);
 cudaError_t cudaEventDestroy (cudaEvent_t event);
 cudaError_t cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
     enum cudaMemcpyKind kind, cudaStream_t stream);
+cudaError_t cudaMemcpy2DAsync (void *dst, size_t dpitch, const void *src,
+    size_t spitch, size_t width, size_t height, enum cudaMemcpyKind kind,
+    cudaStream_t stream);
 
 /* ---- controls for the tests ---- */
 typedef struct
@@ -131,7 +134,7 @@ unsigned long mock_cuda_watched_copies (void);
 /* Where a fault can be injected */
 typedef enum
 {
-  MOCK_CUDA_MEMCPY,             /* cudaMemcpyAsync */
+  MOCK_CUDA_MEMCPY,             /* cudaMemcpyAsync, cudaMemcpy2DAsync */
   MOCK_CUDA_LAUNCH,             /* a kernel launch (sm_cuda_launch_*) */
   MOCK_CUDA_KERNEL,             /* a kernel when it runs: always sticky, and
                                  * reported by the call during which it ran

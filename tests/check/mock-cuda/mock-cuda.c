@@ -751,15 +751,13 @@ cudaEventDestroy (cudaEvent_t event)
   return err;
 }
 
-cudaError_t
-cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
+/* One copy of cudaMemcpyAsync () or one row of cudaMemcpy2DAsync () */
+static void
+queue_copy (void *dst, const void *src, size_t bytes,
     enum cudaMemcpyKind kind, cudaStream_t stream)
 {
-  cudaError_t err = enter (MOCK_CUDA_MEMCPY);
   Op *op;
 
-  if (err)
-    return err;
   ensure_tables ();
   if (kind == cudaMemcpyHostToDevice && !in_alloc (device_allocs, dst, bytes))
     report_misuse ("H2D copy of %" G_GSIZE_FORMAT " bytes outside a device "
@@ -788,6 +786,39 @@ cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
     while (g_queue_find (&stream->ops, op))
       run_one (stream);
   }
+}
+
+cudaError_t
+cudaMemcpyAsync (void *dst, const void *src, size_t bytes,
+    enum cudaMemcpyKind kind, cudaStream_t stream)
+{
+  cudaError_t err = enter (MOCK_CUDA_MEMCPY);
+
+  if (err)
+    return err;
+  queue_copy (dst, src, bytes, kind, stream);
+  return leave ();
+}
+
+/* @height rows of @width bytes, @spitch apart at @src and @dpitch apart at
+ * @dst: one copy per row, each checked as cudaMemcpyAsync () checks its */
+cudaError_t
+cudaMemcpy2DAsync (void *dst, size_t dpitch, const void *src, size_t spitch,
+    size_t width, size_t height, enum cudaMemcpyKind kind,
+    cudaStream_t stream)
+{
+  cudaError_t err = enter (MOCK_CUDA_MEMCPY);
+  size_t r;
+
+  if (err)
+    return err;
+  if (width > dpitch || width > spitch)
+    report_misuse ("cudaMemcpy2DAsync with width %" G_GSIZE_FORMAT
+        " above a pitch (%" G_GSIZE_FORMAT ", %" G_GSIZE_FORMAT ")", width,
+        dpitch, spitch);
+  for (r = 0; r < height; r++)
+    queue_copy ((guint8 *) dst + r * dpitch, (const guint8 *) src +
+        r * spitch, width, kind, stream);
   return leave ();
 }
 
