@@ -78,9 +78,9 @@ bench_lookup (void)
   float *plain = g_new0 (float, (gsize) ROWS * COLS);
   float *out = g_new (float, (gsize) N_IDS * COLS);
   gint32 (*idx)[N_IDS] = g_malloc (sizeof (gint32[N_IDS]) * LOOKUP_ITERS);
-  gdouble t_plain[64], t_lib[64], t_el[64];
+  gdouble t_plain[64], t_lib[64], t_el[64], t_id[64];
   GstElement *el = gst_element_factory_make ("matrixlookup", NULL);
-  GstHarness *h;
+  GstHarness *h, *hid;
   guint64 s = 1;
   gint r;
   guint i, k;
@@ -90,6 +90,11 @@ bench_lookup (void)
   h = gst_harness_new_with_element (el, "sink", "src");
   gst_harness_set_src_caps_str (h,
       "application/x-matrix-ids, index-type=int32");
+  /* the harness's own cost per request: the same push and pull through
+   * identity, which passes the request on untouched */
+  hid = gst_harness_new ("identity");
+  gst_harness_set_src_caps_str (hid,
+      "application/x-matrix-ids, index-type=int32");
   for (k = 0; k < LOOKUP_ITERS; k++)
     for (i = 0; i < N_IDS; i++)
       idx[k][i] = (gint32) (next (&s) % ROWS);
@@ -98,9 +103,9 @@ bench_lookup (void)
     gint64 t0;
     guint order;
 
-    for (order = 0; order < 3; order++) {
-      /* alternating: each layer first, second and third in turn */
-      switch ((order + r) % 3) {
+    for (order = 0; order < 4; order++) {
+      /* alternating: each layer first, second, third and fourth in turn */
+      switch ((order + r) % 4) {
         case 0:
           t0 = g_get_monotonic_time ();
           for (k = 0; k < LOOKUP_ITERS; k++)
@@ -117,16 +122,18 @@ bench_lookup (void)
           t_lib[r] = (gdouble) (g_get_monotonic_time () - t0) / LOOKUP_ITERS;
           break;
         default:{
+          GstHarness *through = (order + r) % 4 == 2 ? h : hid;
           GstBuffer **req = g_new (GstBuffer *, LOOKUP_ITERS);
 
           for (k = 0; k < LOOKUP_ITERS; k++)
             req[k] = gst_buffer_new_memdup (idx[k], sizeof idx[k]);
           t0 = g_get_monotonic_time ();
           for (k = 0; k < LOOKUP_ITERS; k++) {
-            gst_harness_push (h, req[k]);
-            gst_buffer_unref (gst_harness_pull (h));
+            gst_harness_push (through, req[k]);
+            gst_buffer_unref (gst_harness_pull (through));
           }
-          t_el[r] = (gdouble) (g_get_monotonic_time () - t0) / LOOKUP_ITERS;
+          (through == h ? t_el : t_id)[r] =
+              (gdouble) (g_get_monotonic_time () - t0) / LOOKUP_ITERS;
           g_free (req);
           break;
         }
@@ -135,7 +142,7 @@ bench_lookup (void)
   }
   {
     gdouble p = median (t_plain, reps), l = median (t_lib, reps),
-        e = median (t_el, reps);
+        e = median (t_el, reps), id = median (t_id, reps);
 
     g_print ("lookup of %d rows, %d x %d float32 (%s backend), us per "
         "request (median of %d x %d):\n", N_IDS, ROWS, COLS,
@@ -145,8 +152,13 @@ bench_lookup (void)
     g_print ("  gst_shared_matrix_gather   %8.2f   (%.2fx the plain loop)\n",
         l, l / p);
     g_print ("  harness ! matrixlookup     %8.2f   (+%.2f us per request "
-        "over the library call)\n", e, e - l);
+        "over the library call, +%.2f over the plain loop)\n", e, e - l,
+        e - p);
+    g_print ("  harness ! identity         %8.2f   (the harness's own push "
+        "and pull; the element's own cost: +%.2f over the library call)\n",
+        id, e - id - l);
   }
+  gst_harness_teardown (hid);
   gst_harness_teardown (h);
   gst_object_unref (el);
   gst_object_unref (m);
