@@ -140,6 +140,8 @@ copy_state (CpuOptimState * st, float *by_slot, gboolean to_slots)
   guint64 r;
   guint k;
 
+  if (st->n == 0)
+    return;
   if (st->slots == 1) {
     if (to_slots)
       memcpy (by_slot, st->data, st->n * sizeof (float));
