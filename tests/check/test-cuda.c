@@ -50,6 +50,22 @@ new_matrix (guint64 rows, guint cols, int dtype, GstSharedMatrixBackend b,
   return m;
 }
 
+/* A CPU and a CUDA matrix holding the same random values (NaN and
+ * infinities among them when @specials) */
+static void
+new_pair (guint64 rows, guint cols, int dtype, guint64 * s, gboolean specials,
+    GstSharedMatrix ** cpu, GstSharedMatrix ** gpu)
+{
+  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
+
+  test_rng_fill (initial, rows * cols, dtype, s, specials);
+  *cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
+      initial);
+  *gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
+      initial);
+  g_free (initial);
+}
+
 /* Equal bytes, or NaN in both. */
 static void
 assert_same (GBytes * cpu, GBytes * gpu, int dtype, const gchar * what)
@@ -127,15 +143,12 @@ GST_START_TEST (test_cuda_ops_match_cpu)
   guint64 s = 1000 + __i__, rows = 211;
   guint cols = 77, k;
   gsize n = 500, i;
-  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
   guint8 *deltas = g_malloc (n * cols * test_ref_dtype_size (ddt));
   gint64 *idx = g_new (gint64, n);
   GstSharedMatrix *cpu, *gpu;
   gchar *what;
 
-  test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
-  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU, initial);
-  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA, initial);
+  new_pair (rows, cols, dtype, &s, TRUE, &cpu, &gpu);
 
   /* several updates: random with duplicates, all one row, first/last */
   for (k = 0; k < 4; k++) {
@@ -153,7 +166,6 @@ GST_START_TEST (test_cuda_ops_match_cpu)
   g_free (what);
   gst_object_unref (cpu);
   gst_object_unref (gpu);
-  g_free (initial);
   g_free (deltas);
   g_free (idx);
 }
@@ -169,17 +181,12 @@ GST_START_TEST (test_cuda_optimizers_match_cpu)
   guint64 s = 700 + __i__, rows = 301;
   guint cols = 45, k, slot;
   gsize n = 400, i;
-  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
   guint8 *grads = g_malloc (n * cols * test_ref_dtype_size (dtype));
   gint64 *idx = g_new (gint64, n);
   GstSharedMatrixOptimizerParams params;
   GstSharedMatrix *cpu, *gpu;
 
-  test_rng_fill (initial, rows * cols, dtype, &s, FALSE);
-  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
-      initial);
-  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
-      initial);
+  new_pair (rows, cols, dtype, &s, FALSE, &cpu, &gpu);
   fail_unless (gst_shared_matrix_set_optimizer (cpu, opt, NULL));
   fail_unless (gst_shared_matrix_set_optimizer (gpu, opt, NULL));
   gst_shared_matrix_optimizer_params_init (&params);
@@ -211,7 +218,6 @@ GST_START_TEST (test_cuda_optimizers_match_cpu)
   }
   gst_object_unref (cpu);
   gst_object_unref (gpu);
-  g_free (initial);
   g_free (grads);
   g_free (idx);
 }
@@ -228,16 +234,11 @@ GST_START_TEST (test_cuda_delta_matches_cpu)
   guint64 s = 900 + __i__, rows = 5000, since = 0;
   guint cols = 33, k;
   gsize nmax = 500, i;
-  guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
   guint8 *deltas = g_malloc (nmax * cols * test_ref_dtype_size (dtype));
   gint64 *idx = g_new (gint64, nmax);
   GstSharedMatrix *cpu, *gpu;
 
-  test_rng_fill (initial, rows * cols, dtype, &s, FALSE);
-  cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
-      initial);
-  gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
-      initial);
+  new_pair (rows, cols, dtype, &s, FALSE, &cpu, &gpu);
   for (k = 0; k < 20; k++) {
     gsize n = 1 + test_rng_below (&s, nmax);
     GBytes *a, *b;
@@ -268,7 +269,6 @@ GST_START_TEST (test_cuda_delta_matches_cpu)
   }
   gst_object_unref (cpu);
   gst_object_unref (gpu);
-  g_free (initial);
   g_free (deltas);
   g_free (idx);
 }
@@ -400,14 +400,9 @@ GST_START_TEST (test_cuda_gather_and_set_value)
     guint64 s = 11 + dtype, rows = 4000;
     guint cols = 300;
     gsize n, i;
-    guint8 *initial = g_malloc (rows * cols * test_ref_dtype_size (dtype));
     GstSharedMatrix *cpu, *gpu;
 
-    test_rng_fill (initial, rows * cols, dtype, &s, TRUE);
-    cpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CPU,
-        initial);
-    gpu = new_matrix (rows, cols, dtype, GST_SHARED_MATRIX_BACKEND_CUDA,
-        initial);
+    new_pair (rows, cols, dtype, &s, TRUE, &cpu, &gpu);
     assert_same_matrix (cpu, gpu, "set_value");
 
     /* small, and bigger than a staging slot (chunked) */
@@ -432,7 +427,6 @@ GST_START_TEST (test_cuda_gather_and_set_value)
     }
     gst_object_unref (cpu);
     gst_object_unref (gpu);
-    g_free (initial);
   }
 }
 
