@@ -61,7 +61,8 @@ else:
     tests, targets = docs
 want_tests = {"cuda": "test-cuda", "kernel-emulation": "test-kernel-emulation",
               "cpu-kernels": "check-cpu-kernels"}
-want_targets = {"bench-cuda": "bench-cuda", "bench-sharedmatrix": "bench-sharedmatrix"}
+want_targets = {"bench-cuda": "bench-cuda", "bench-sharedmatrix": "bench-sharedmatrix",
+                "bench-optimizers": "bench-optimizers", "bench-lookup": "bench-lookup"}
 out = {}
 for t in tests:
     if t["name"] in want_tests:
@@ -94,7 +95,8 @@ if [ "$has_cuda" != 1 ]; then
        "/usr/local/cuda/bin) and reconfigure" >&2
   exit 1
 fi
-programs=(test-cuda test-kernel-emulation check-cpu-kernels bench-cuda bench-sharedmatrix)
+programs=(test-cuda test-kernel-emulation check-cpu-kernels bench-cuda bench-sharedmatrix
+          bench-optimizers bench-lookup)
 for p in "${programs[@]}" plugin; do
   if [ -z "${path[$p]:-}" ]; then
     echo "bundle.sh: meson in $BUILD knows no '$p' (tests/targets renamed?)" >&2

@@ -172,9 +172,13 @@ export -f gpu_info libraries
 
 bench_cuda_args=()
 bench_cpu_args=(--no-sweep)
+bench_optim_args=(--backend cuda)
+bench_lookup_args=()
 if [ "$QUICK" = 1 ]; then
   bench_cuda_args=(--updates 200 --large-updates 5)
   bench_cpu_args=(--no-sweep --quick --no-big)
+  bench_optim_args=(--backend cuda --quick)
+  bench_lookup_args=(--reps 3)
 fi
 
 {
@@ -194,7 +198,9 @@ step kernel-emulation  150 "$B/bin/test-kernel-emulation"
 step cpu-kernels        60 "$B/bin/check-cpu-kernels"
 step bench-cuda        120 "$B/bin/bench-cuda" "${bench_cuda_args[@]}"
 step bench-cpu         150 "$B/bin/bench-sharedmatrix" "${bench_cpu_args[@]}"
-# (the optimizer, lookup and delta kernels' GPU tests join here, one line each)
+step bench-optimizers  150 "$B/bin/bench-optimizers" "${bench_optim_args[@]}"
+step bench-lookup       90 "$B/bin/bench-lookup" "${bench_lookup_args[@]}"
+# (the optimizer, lookup and delta kernels' GPU tests are in test-cuda)
 # -----------------------------------------------------------------------------
 
 {
@@ -221,6 +227,16 @@ step bench-cpu         150 "$B/bin/bench-sharedmatrix" "${bench_cpu_args[@]}"
     echo
     echo "bench-cpu (bench-sharedmatrix ${bench_cpu_args[*]}):"
     lines_from "$OUT/bench-cpu.log" '^gst-sharedmatrix update benchmark'
+  fi
+  if [ "${status[bench-optimizers]:-}" = ok ]; then
+    echo
+    echo "bench-optimizers (${bench_optim_args[*]}):"
+    lines_from "$OUT/bench-optimizers.log" '^Optimizer steps'
+  fi
+  if [ "${status[bench-lookup]:-}" = ok ]; then
+    echo
+    echo "bench-lookup (${bench_lookup_args[*]}):"
+    lines_from "$OUT/bench-lookup.log" '^lookup of'
   fi
   echo
   echo "$passed passed, $failed failed, $skipped skipped"
