@@ -18,7 +18,8 @@
  *   to the faster mode and retries the other now and then.
  * - The destination rows are random accesses into a matrix much larger than
  *   the caches: each is prefetched into L2 far ahead and into L1 a few rows
- *   ahead, so that many cache misses are in flight at once, and the matrix
+ *   ahead, so that many cache misses are in flight at once (a worker part
+ *   prefetches its scattered delta rows too), and the matrix
  *   lives in transparent huge pages where the kernel offers them (one TLB
  *   entry per 2 MB).
  * - The row loops come from kernels/sharedmatrix-ops.h (float32 and float64
@@ -197,9 +198,15 @@ sm_cpu_apply_rows_in_range (const SmCpuStorage * s,
     for (; i < MIN (k, PREFETCH_FAR); i++)
       prefetch_row (s->data + rows[i] * row_bytes, row_bytes, TRUE);
     for (i = 0; i < k; i++) {
-      if (i + PREFETCH_FAR < k)
+      if (i + PREFETCH_FAR < k) {
         prefetch_row (s->data + rows[i + PREFETCH_FAR] * row_bytes,
             row_bytes, TRUE);
+        /* a part reads only its occurrences' delta rows, scattered
+         * through the update, where the hardware prefetcher does not
+         * follow (the serial path reads them in order) */
+        prefetch_row (plan->deltas + (b0 + list[i + PREFETCH_FAR]) *
+            delta_row_bytes, delta_row_bytes, TRUE);
+      }
       if (i + PREFETCH_NEAR < k)
         prefetch_row (s->data + rows[i + PREFETCH_NEAR] * row_bytes,
             row_bytes, FALSE);
