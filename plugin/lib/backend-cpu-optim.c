@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "backend-cpu.h"
+#include "backend-cpu-rows.h"
 #include "backend-optim.h"
 #include "update-grouping.h"
 #include "worker-pool.h"
@@ -235,51 +236,29 @@ grad_row (const F32Step * c, guint32 d, const float *restrict w,
   return scratch;
 }
 
-/* Starts the cache misses of @bytes at @p (for writing when @write).
- * Always inlined, like its callers: gcc 12's IPA pure-const pass takes a
- * function that only prefetches for one without side effects, and deletes
- * the calls (an out-of-line prefetch helper lost every prefetch). */
-#define PREFETCH_BYTES(p, bytes, write, locality) \
-  G_STMT_START { \
-    const guint8 *p_ = (const guint8 *) (p); \
-    gsize k_, n_ = (bytes); \
-    for (k_ = 0; k_ < n_; k_ += 64) \
-      __builtin_prefetch (p_ + k_, (write), (locality)); \
-    __builtin_prefetch (p_ + n_ - 1, (write), (locality)); \
-  } G_STMT_END
-
 /* distinct row @d's first gradient row, into L2: it is read a few rows
  * later, and into L1 it would take fill buffers the matrix rows need
  * (5-25 % faster steps than into L1) */
 SM_ALWAYS_INLINE void
 prefetch_grad (const F32Step * c, guint32 d)
 {
-  PREFETCH_BYTES (c->grads + (gsize) c->grp->first[d] * c->grow, c->grow,
-      0, 1);
+  prefetch_row (c->grads + (gsize) c->grp->first[d] * c->grow, c->grow,
+      TRUE);
 }
 
-/* distinct row @d's matrix row and state: with @far into L2 (a read
- * prefetch of locality 1, as backend-cpu-rows.h's), else into L1 with
+/* distinct row @d's matrix row and state (one block: adam's m and v side
+ * by side), as prefetch_row (): with @far into L2, else into L1 with
  * write intent */
 SM_ALWAYS_INLINE void
-prefetch_row (const F32Step * c, guint32 d, gboolean far)
+prefetch_group (const F32Step * c, guint32 d, gboolean far)
 {
   const SmOptimArgs *a = c->a;
   guint64 r = c->grp->row[d];
-  gsize srow = (gsize) a->cols * 4;
 
-  /* __builtin_prefetch wants constants: one call per case */
-#define PF(p, n) G_STMT_START { if (far) PREFETCH_BYTES (p, n, 0, 1); \
-    else PREFETCH_BYTES (p, n, 1, 3); } G_STMT_END
-  PF (c->matrix + r * a->row_bytes, a->row_bytes);
-  /* a row's state is one block (adam: m and v side by side) */
-  if (a->optimizer == SM_OPTIM_ADAGRAD)
-    PF (a->state0 + r * a->state_stride, srow);
-  if (a->optimizer == SM_OPTIM_ADAM)
-    PF (a->state0 + r * a->state_stride, 2 * srow);
-  if (a->optimizer == SM_OPTIM_ROWWISE_ADAGRAD)
-    PF (a->state0 + r * a->state_stride, sizeof (float));
-#undef PF
+  prefetch_row (c->matrix + r * a->row_bytes, a->row_bytes, far);
+  if (a->state_stride)
+    prefetch_row ((const guint8 *) (a->state0 + r * a->state_stride),
+        a->state_stride * sizeof (float), far);
 }
 
 /* Eight floats: a GCC/clang vector type, whose lanes are independent IEEE
@@ -376,7 +355,7 @@ step_groups_f32 (const F32Step * c, float *scratch, guint32 first,
   guint32 d, pf = c->prefetch, far = c->prefetch_far;
 
   for (d = first; d < MIN (end, first + far); d++)
-    prefetch_row (c, d, d >= first + pf);
+    prefetch_group (c, d, d >= first + pf);
   for (d = first; d < MIN (end, first + pf); d++)
     prefetch_grad (c, d);
   for (d = first; d < end; d++) {
@@ -384,9 +363,9 @@ step_groups_f32 (const F32Step * c, float *scratch, guint32 first,
     float *w = (float *) (c->matrix + r * a->row_bytes);
 
     if (d + far < end)
-      prefetch_row (c, d + far, TRUE);
+      prefetch_group (c, d + far, TRUE);
     if (d + pf < end) {
-      prefetch_row (c, d + pf, FALSE);
+      prefetch_group (c, d + pf, FALSE);
       prefetch_grad (c, d + pf);
     }
     step_row (a, r, w, grad_row (c, d, w, scratch));

@@ -272,7 +272,8 @@ apply_row (const SmShape * shape,
  * locality 1; a read prefetch, since GCC may make a write one prefetchw,
  * which fills L1), otherwise into L1 with write intent. Always inlined:
  * out of line, gcc 12 finds a function that only prefetches free of side
- * effects and deletes the calls (see backend-cpu-optim.c). */
+ * effects and deletes the calls (an out-of-line helper lost every
+ * prefetch). The optimizer steps (backend-cpu-optim.c) use it too. */
 static inline __attribute__ ((always_inline)) void
 prefetch_row (const guint8 * row, gsize row_bytes, gboolean far)
 {
