@@ -16,7 +16,7 @@
  *   sgd               w = w - lr * g
  *   adagrad           G = G + g * g;  w = w - lr * (g / (sqrt (G) + eps))
  *   rowwise-adagrad   G_r = G_r + (sum_j g_j * g_j) / cols  (the sum in
- *                     the order of sm_optim_rowwise_sum_sq ())
+ *                     the order described before sm_optim_rowwise_reduce ())
  *                     w = w - (lr / (sqrt (G_r) + eps)) * g
  *   adam              m = m + (1 - beta1) * (g - m)
  *                     v = v + (1 - beta2) * (g * g - v)

@@ -72,8 +72,7 @@ typedef struct
 typedef struct
 {
   float *data;                  /* n floats, NULL when n == 0 */
-  gsize n;
-  guint64 rows;                 /* n = rows x slots x width */
+  gsize n;                      /* rows x slots x width */
   guint slots;
   gsize width;
   gsize mapped;                 /* sm_cpu_alloc_zeroed () */
@@ -106,7 +105,6 @@ sm_cpu_state_create (gpointer storage, guint n_slots, gsize width,
     }
   }
   st->n = n_floats;
-  st->rows = rows;
   st->slots = n_slots;
   st->width = width;
   sm_update_grouping_init (&st->grouping);
@@ -132,10 +130,12 @@ sm_cpu_state_destroy (gpointer storage, gpointer state)
   g_free (st);
 }
 
-/* Copies the state between its rows (the storage) and its slots
- * (@by_slot: slot 0's rows, then slot 1's), in the direction @to_slots */
+/* Copies the state of a @rows-row matrix between its rows (the storage)
+ * and its slots (@by_slot: slot 0's rows, then slot 1's), in the
+ * direction @to_slots */
 static void
-copy_state (CpuOptimState * st, float *by_slot, gboolean to_slots)
+copy_state (CpuOptimState * st, guint64 rows, float *by_slot,
+    gboolean to_slots)
 {
   gsize bytes = st->width * sizeof (float);
   guint64 r;
@@ -151,9 +151,9 @@ copy_state (CpuOptimState * st, float *by_slot, gboolean to_slots)
     return;
   }
   for (k = 0; k < st->slots; k++)
-    for (r = 0; r < st->rows; r++) {
+    for (r = 0; r < rows; r++) {
       float *row = st->data + (r * st->slots + k) * st->width;
-      float *slot = by_slot + (k * st->rows + r) * st->width;
+      float *slot = by_slot + (k * rows + r) * st->width;
 
       if (to_slots)
         memcpy (slot, row, bytes);
@@ -166,7 +166,7 @@ gboolean
 sm_cpu_state_read (gpointer storage, gpointer state, float *dest,
     GError ** error)
 {
-  copy_state (state, dest, TRUE);
+  copy_state (state, sm_cpu_storage_shape (storage)->rows, dest, TRUE);
   return TRUE;
 }
 
@@ -174,7 +174,8 @@ gboolean
 sm_cpu_state_write (gpointer storage, gpointer state, const float *src,
     GError ** error)
 {
-  copy_state (state, (float *) src, FALSE);
+  copy_state (state, sm_cpu_storage_shape (storage)->rows, (float *) src,
+      FALSE);
   return TRUE;
 }
 

@@ -988,7 +988,7 @@ static gboolean
 copy_state (CudaStorage * s, CudaOptimState * st, float *by_slot,
     gboolean to_host, GError ** cause)
 {
-  gsize rows = st->n / (st->slots * st->width), bytes = st->width * 4;
+  gsize rows = s->shape.rows, bytes = st->width * 4;
   gsize dev_pitch = st->slots * bytes;
   enum cudaMemcpyKind kind = to_host ? cudaMemcpyDeviceToHost :
       cudaMemcpyHostToDevice;
